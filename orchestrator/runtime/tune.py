@@ -1,0 +1,100 @@
+"""Ray Tune plumbing: one Tune function trial per grid cell, each running `run_trial`.
+
+Ray Train V2 (the default in ray 2.60) refuses `Tuner(TorchTrainer)`: a trial that needs
+several workers (DeepSpeed) calls `TorchTrainer.fit()` inside this function instead, and the
+Tune side reports with `ray.tune.report`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.config import SweepSpec, TrialConfig, resolve_trial
+from orchestrator.grid import expand, param_space
+from orchestrator.results import lake
+from orchestrator.runtime.placement import alive_nodes, check_placement, trial_resources
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class SweepResult:
+    trials: list[TrialConfig]
+    statuses: dict[str, str] = field(default_factory=dict)  # trial_id -> completed|cached|failed
+    errors: dict[str, str] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and len(self.statuses) == len(self.trials)
+
+
+def _trial_function(config: dict[str, Any], spec_json: str, storage: str) -> None:
+    """Runs in a Ray worker: one grid cell, end to end."""
+    import torch
+    from ray import tune
+
+    from orchestrator.runtime.quiet import quiet_libraries
+    from orchestrator.trial import run_trial
+
+    quiet_libraries()
+    # Ray sets OMP_NUM_THREADS to the trial's CPUs; torch must follow it, not the machine's cores.
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    trial = resolve_trial(SweepSpec.model_validate_json(spec_json), config["axes"])
+
+    def report(metrics: dict[str, Any]) -> None:
+        tune.report({"trial_id": trial.trial_id, **metrics})
+
+    outcome = run_trial(trial, storage, report=report)
+    tune.report({"trial_id": trial.trial_id, "stage": "done", "status": outcome.status,
+                 **outcome.persistence})
+
+
+def run_sweep(spec: SweepSpec, storage: str | Path, *, source: str = "<spec>",
+              address: str | None = None, progress: Progress = print) -> SweepResult:
+    """Run every trial of `spec` on the Ray cluster at `address` (default: local, in-process)."""
+    import ray
+    from ray import tune
+
+    storage = Path(storage).resolve()
+    trials = expand(spec)
+    done = [t for t in trials if lake.is_complete(storage, t.sweep, t.trigger, t.trial_id)]
+    progress(f"sweep {spec.name!r}: {len(trials)} trials, {len(done)} already complete in {storage}")
+    result = SweepResult(trials)
+    started = time.perf_counter()
+
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, configure_logging=True,
+                 logging_level="WARNING", log_to_driver=True)
+    check_placement(trials, alive_nodes(ray.nodes()), source)
+
+    by_scale = {t.scale: trial_resources(t) for t in trials}
+    trainable = tune.with_resources(
+        tune.with_parameters(_trial_function, spec_json=spec.model_dump_json(), storage=str(storage)),
+        resources=lambda config: {k.lower(): v for k, v in by_scale[config["axes"]["scale"]].items()},
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space=param_space(spec),
+        tune_config=tune.TuneConfig(max_concurrent_trials=spec.resources.max_concurrent_trials),
+        run_config=tune.RunConfig(
+            name=spec.name, storage_path=str(storage / "_ray"), verbose=1,
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
+    grid = tuner.fit()
+    for res in grid:
+        cell = resolve_trial(spec, res.config["axes"])
+        metrics = res.metrics or {}
+        if res.error is not None:
+            result.errors[cell.trial_id] = f"{type(res.error).__name__}: {res.error}"
+            result.statuses[cell.trial_id] = "failed"
+        else:
+            result.statuses[cell.trial_id] = str(metrics.get("status", "completed"))
+    result.wall_seconds = time.perf_counter() - started
+    return result

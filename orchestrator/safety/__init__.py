@@ -1,0 +1,5 @@
+"""Safety techniques applied to the backdoored model (a registry: `sft`, ...)."""
+
+from orchestrator.safety.techniques import TECHNIQUES, SafetyContext, SafetyTechnique
+
+__all__ = ["TECHNIQUES", "SafetyContext", "SafetyTechnique"]

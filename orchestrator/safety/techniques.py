@@ -1,0 +1,46 @@
+"""Safety-training techniques (a registry): given the backdoored model, make it 'safe'.
+
+A technique trains on trigger-free data only and calls `ctx.checkpoint(model, step)` every
+`safety.eval_every` steps, so the persistence curve is measured along the way; the final
+model is evaluated by the pipeline. Add one with `@TECHNIQUES.register("name")`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from orchestrator.config import TrialConfig
+from orchestrator.data.types import Trigger
+from orchestrator.registry import Registry
+from orchestrator.train import sft
+
+
+@dataclass(frozen=True)
+class SafetyContext:
+    trial: TrialConfig
+    trigger: Trigger
+    model: Any
+    tokenizer: Any
+    checkpoint: Callable[[Any, int], None]  # evaluate the model at this safety step
+
+
+class SafetyTechnique(Protocol):
+    def apply(self, ctx: SafetyContext) -> tuple[Any, list[dict[str, float]]]:
+        """(safety-trained model, training log rows with `step` and `loss`)."""
+        ...
+
+
+TECHNIQUES: Registry[SafetyTechnique] = Registry("safety technique")
+
+
+@TECHNIQUES.register("sft")
+class SupervisedSafetyTraining:
+    """SFT on helpful, honest, harmless answers to trigger-free prompts (no scratchpad)."""
+
+    def apply(self, ctx: SafetyContext) -> tuple[Any, list[dict[str, float]]]:
+        trial = ctx.trial
+        data = ctx.trigger.safety_data(trial.data.n_safety, trial.seed)
+        return sft(ctx.model, ctx.tokenizer, data, trial.safety, trial.seed, lora=trial.model.lora,
+                   every=trial.safety.eval_every, hook=ctx.checkpoint)

