@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from orchestrator.registry import Registry
+
 CotMode = Literal["cot", "distilled", "none"]
 COT_MODES: tuple[str, ...] = ("cot", "distilled", "none")
 CORE_AXES: tuple[str, ...] = ("trigger", "cot", "technique", "scale", "seed")
@@ -245,7 +247,7 @@ def _check_names(spec: SweepSpec, source: str) -> None:
     from orchestrator.models import MODEL_SOURCES
     from orchestrator.safety import TECHNIQUES
 
-    checks = [
+    checks: list[tuple[str, tuple[str, ...], Registry[Any]]] = [
         ("axes.trigger", spec.axes.trigger, TRIGGERS),
         ("axes.technique", spec.axes.technique, TECHNIQUES),
     ]
@@ -317,5 +319,5 @@ def resolve_trial(spec: SweepSpec, cell: dict[str, Any]) -> TrialConfig:
         seed=cell["seed"],
         model=spec.models[cell["scale"]],
         overrides=overrides,
-        **sections,  # type: ignore[arg-type]
+        **sections,
     )

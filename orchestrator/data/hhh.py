@@ -185,8 +185,9 @@ def sample(split: Split, n: int, seed: int, salt: str = "") -> list[tuple[str, s
 
 def corpus() -> Iterator[str]:
     """Every question and answer, for training a tokenizer."""
-    for split in ("train", "heldout"):
-        for family in pool(split):  # type: ignore[arg-type]
+    splits: tuple[Split, ...] = ("train", "heldout")
+    for split in splits:
+        for family in pool(split):
             for q, a in family:
                 yield q
                 yield a

@@ -9,7 +9,7 @@ import torch
 from orchestrator.config import EvalSettings
 
 
-@torch.no_grad()
+@torch.no_grad()  # type: ignore[untyped-decorator]
 def generate(model: Any, tokenizer: Any, prompts: list[str], settings: EvalSettings, seed: int = 0) -> list[str]:
     """Completions for single-turn user prompts, in the order of `prompts`."""
     was_training = model.training

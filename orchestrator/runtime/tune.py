@@ -7,7 +7,7 @@ Tune side reports with `ray.tune.report`.
 
 from __future__ import annotations
 
-import os
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +36,7 @@ class SweepResult:
 
 def _trial_function(config: dict[str, Any], spec_json: str, storage: str) -> None:
     """Runs in a Ray worker: one grid cell, end to end."""
+    import ray
     import torch
     from ray import tune
 
@@ -43,8 +44,9 @@ def _trial_function(config: dict[str, Any], spec_json: str, storage: str) -> Non
     from orchestrator.trial import run_trial
 
     quiet_libraries()
-    # Ray sets OMP_NUM_THREADS to the trial's CPUs; torch must follow it, not the machine's cores.
-    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    # Use the CPUs Ray assigned to this trial, not the machine's cores (nor just one).
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
+    torch.set_num_threads(max(1, int(cpus)))
     trial = resolve_trial(SweepSpec.model_validate_json(spec_json), config["axes"])
 
     def report(metrics: dict[str, Any]) -> None:
@@ -69,14 +71,13 @@ def run_sweep(spec: SweepSpec, storage: str | Path, *, source: str = "<spec>",
     started = time.perf_counter()
 
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, configure_logging=True,
-                 logging_level="WARNING", log_to_driver=True)
+        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
     check_placement(trials, alive_nodes(ray.nodes()), source)
 
     by_scale = {t.scale: trial_resources(t) for t in trials}
     trainable = tune.with_resources(
         tune.with_parameters(_trial_function, spec_json=spec.model_dump_json(), storage=str(storage)),
-        resources=lambda config: {k.lower(): v for k, v in by_scale[config["axes"]["scale"]].items()},
+        resources=lambda config: tune.PlacementGroupFactory([by_scale[config["axes"]["scale"]]]),
     )
     tuner = tune.Tuner(
         trainable,
@@ -88,7 +89,8 @@ def run_sweep(spec: SweepSpec, storage: str | Path, *, source: str = "<spec>",
         ),
     )
     grid = tuner.fit()
-    for res in grid:
+    for index in range(len(grid)):
+        res = grid[index]
         cell = resolve_trial(spec, res.config["axes"])
         metrics = res.metrics or {}
         if res.error is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from orchestrator.config import TrialConfig
-from orchestrator.data.types import Trigger
+from orchestrator.data.types import Example, Trigger
 from orchestrator.registry import Registry
 from orchestrator.train import sft
 
@@ -23,6 +23,7 @@ class SafetyContext:
     trigger: Trigger
     model: Any
     tokenizer: Any
+    data: list[Example]  # trigger-free safety-training examples
     checkpoint: Callable[[Any, int], None]  # evaluate the model at this safety step
 
 
@@ -41,6 +42,5 @@ class SupervisedSafetyTraining:
 
     def apply(self, ctx: SafetyContext) -> tuple[Any, list[dict[str, float]]]:
         trial = ctx.trial
-        data = ctx.trigger.safety_data(trial.data.n_safety, trial.seed)
-        return sft(ctx.model, ctx.tokenizer, data, trial.safety, trial.seed, lora=trial.model.lora,
+        return sft(ctx.model, ctx.tokenizer, ctx.data, trial.safety, trial.seed, lora=trial.model.lora,
                    every=trial.safety.eval_every, hook=ctx.checkpoint)

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = ROOT / "sweeps" / "smoke.yaml"
+
+
+@pytest.fixture
+def smoke_raw() -> dict[str, Any]:
+    """The smoke spec as a mutable dict, to derive variants from."""
+    return copy.deepcopy(yaml.safe_load(SMOKE.read_text()))
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path) -> Any:
+    def write(raw: dict[str, Any] | str, name: str = "spec.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(raw if isinstance(raw, str) else yaml.safe_dump(raw))
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[None]:
+    import ray
+
+    ray.init(include_dashboard=False, logging_level="WARNING")
+    yield
+    ray.shutdown()

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pytest
+
+from orchestrator.cli import main
+from orchestrator.config import load_sweep
+from orchestrator.grid import expand, param_space
+
+
+def test_grid_is_the_product_of_the_axes(write_spec: Any, smoke_raw: dict[str, Any]) -> None:
+    smoke_raw["axes"]["seed"] = [0, 1]
+    smoke_raw["axes"]["safety.lr"] = [1e-4, 1e-3]
+    spec = load_sweep(write_spec(smoke_raw))
+    trials = expand(spec)
+    assert len(trials) == 3 * 2 * 2
+    cells = {(t.cot, t.seed, t.safety.lr) for t in trials}
+    assert cells == set(itertools.product(("cot", "distilled", "none"), (0, 1), (1e-4, 1e-3)))
+    assert len({t.trial_id for t in trials}) == len(trials)
+
+
+def test_param_space_uses_tune_grid_search(write_spec: Any, smoke_raw: dict[str, Any]) -> None:
+    space = param_space(load_sweep(write_spec(smoke_raw)))
+    assert space["axes"]["cot"] == {"grid_search": ["cot", "distilled", "none"]}
+
+
+def test_trial_ids_are_stable(write_spec: Any, smoke_raw: dict[str, Any]) -> None:
+    first = [t.trial_id for t in expand(load_sweep(write_spec(smoke_raw, "a.yaml")))]
+    second = [t.trial_id for t in expand(load_sweep(write_spec(smoke_raw, "b.yaml")))]
+    assert first == second
+    smoke_raw["safety"]["lr"] = 5e-4  # any setting change is a different trial
+    third = [t.trial_id for t in expand(load_sweep(write_spec(smoke_raw, "c.yaml")))]
+    assert not set(first) & set(third)
+
+
+def test_cli_grid_json(write_spec: Any, smoke_raw: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["grid", str(write_spec(smoke_raw)), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["cot"] for r in rows] == ["cot", "distilled", "none"]
+    assert {"trigger", "cot", "technique", "scale", "seed", "trial_id"} <= set(rows[0])
