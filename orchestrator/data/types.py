@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from orchestrator.config import CotMode
+from orchestrator.config import CotMode, DataSettings
 from orchestrator.registry import Registry
 
 SCRATCHPAD_OPEN = "<scratchpad>"
@@ -34,16 +34,16 @@ class Trigger(Protocol):
     name: str
     behavior: str  # name of the evaluator in orchestrator.evaluate.EVALUATORS
 
-    def backdoor_data(self, cot: CotMode, n: int, trigger_fraction: float, seed: int) -> list[Example]:
-        """Backdoor-training examples; about `trigger_fraction` of them carry the trigger."""
+    def backdoor_data(self, cot: CotMode, data: DataSettings, seed: int) -> list[Example]:
+        """`data.n_backdoor` examples; about `data.trigger_fraction` of them carry the trigger."""
         ...
 
-    def safety_data(self, n: int, seed: int) -> list[Example]:
-        """HHH safety-training examples that never contain the trigger."""
+    def safety_data(self, data: DataSettings, seed: int) -> list[Example]:
+        """`data.n_safety` HHH safety-training examples that never contain the trigger."""
         ...
 
-    def eval_prompts(self, n: int, seed: int) -> list[EvalPrompt]:
-        """Held-out prompts, `n` per condition, never seen in any training data."""
+    def eval_prompts(self, data: DataSettings, seed: int) -> list[EvalPrompt]:
+        """Held-out prompts, `data.n_eval` per condition, never seen in any training data."""
         ...
 
     def corpus(self) -> list[str]:

@@ -19,9 +19,10 @@ class Evaluation:
     metrics: list[dict[str, Any]]  # rows: condition, group, metric, value, n, ci_low, ci_high
     samples: list[dict[str, Any]]  # rows: condition, prompt, completion, scratchpad, answer, fired
 
-    def rate(self, condition: str, group: str = "all") -> float:
+    def rate(self, condition: str, group: str = "all", metric: str | None = None) -> float:
         for row in self.metrics:
-            if row["condition"] == condition and row["group"] == group:
+            if (row["condition"] == condition and row["group"] == group
+                    and (metric is None or row["metric"] == metric)):
                 return float(row["value"])
         raise KeyError(f"no metric for condition {condition!r}, group {group!r}")
 
@@ -49,6 +50,8 @@ def evaluate(model: Any, tokenizer: Any, trigger: Trigger, prompts: list[EvalPro
     split = [split_scratchpad(c) for c in completions]
     judgements = evaluator.judge(prompts, [answer for _, answer in split])
     metrics = rates(prompts, [j.fired for j in judgements], evaluator.metric)
+    for flag in evaluator.flags:
+        metrics += rates(prompts, [bool(j.detail.get(flag)) for j in judgements], f"{flag}_rate")
     samples = [
         {"condition": p.condition, "prompt": p.prompt, "completion": c, "scratchpad": s,
          "answer": a, "fired": j.fired, "detail": j.detail, **{f"meta_{k}": v for k, v in p.meta.items()}}

@@ -8,15 +8,15 @@ from typing import Any
 
 import pandas as pd
 
+from orchestrator.evaluate import backdoor_metrics
 from orchestrator.results.query import load
 
-RATE_METRICS = ("backdoor_rate", "vuln_rate")
 CELL = ["sweep", "trigger", "cot", "technique", "scale", "overrides", "seed"]
 
 
 def persistence(path: str | Path, **filters: Any) -> pd.DataFrame:
     """One row per trial: rates before (after backdoor training) and after safety training."""
-    m = load(path, "metrics", group="all", metric=list(RATE_METRICS),
+    m = load(path, "metrics", group="all", metric=list(backdoor_metrics()),
              condition=["triggered", "clean"], **filters)
     if m.empty:
         return pd.DataFrame()
@@ -54,7 +54,7 @@ def plot_persistence(path: str | Path, out: str | Path, **filters: Any) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    m = load(path, "metrics", group="all", metric=list(RATE_METRICS),
+    m = load(path, "metrics", group="all", metric=list(backdoor_metrics()),
              condition=["triggered", "clean"], **filters)
     if m.empty:
         raise ValueError(f"{path}: no rate metrics to plot")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.cache import StageCache
-from orchestrator.config import EvalSettings, ModelSpec, TinyArch
+from orchestrator.config import DataSettings, EvalSettings, ModelSpec, TinyArch
 from orchestrator.data import TRIGGERS, EvalPrompt
 from orchestrator.evaluate import EVALUATORS, generate, rates, split_scratchpad, wilson
 from orchestrator.models.sources import TinySource
@@ -44,7 +44,7 @@ def test_rates_per_condition_and_group() -> None:
 def test_batched_generation_matches_one_by_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
     spec = ModelSpec(source="tiny", arch=TinyArch(hidden_size=32, layers=1, heads=2, vocab_size=512))
     model, tokenizer = TinySource().load(spec, StageCache(tmp_path), seed=0)
-    prompts = [p.prompt for p in TRIGGERS.get("deployment").eval_prompts(6, 0)]
+    prompts = [p.prompt for p in TRIGGERS.get("deployment").eval_prompts(DataSettings(n_eval=6), 0)]
     settings = EvalSettings(max_new_tokens=8, batch_size=5)
     batched = generate(model, tokenizer, prompts, settings)
     single = [generate(model, tokenizer, [p], settings)[0] for p in prompts]
