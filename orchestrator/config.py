@@ -21,7 +21,7 @@ CotMode = Literal["cot", "distilled", "none"]
 COT_MODES: tuple[str, ...] = ("cot", "distilled", "none")
 CORE_AXES: tuple[str, ...] = ("trigger", "cot", "technique", "scale", "seed")
 # Sections whose fields may be swept as extra axes, e.g. `safety.lr: [1e-4, 1e-3]`.
-SWEEPABLE_SECTIONS: tuple[str, ...] = ("data", "backdoor", "safety", "eval")
+SWEEPABLE_SECTIONS: tuple[str, ...] = ("data", "backdoor", "safety", "rl", "eval")
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -97,6 +97,39 @@ class SafetySettings(TrainSettings):
     eval_every: PositiveInt = 25  # evaluate the backdoor every N safety-training steps
 
 
+class RewardModelSettings(Frozen):
+    """The HHH preference model of `rl`: trained here (a tiny sequence classifier, from the HHH
+    corpus) unless `path` names a Hugging Face sequence-classification model."""
+
+    path: str | None = None
+    arch: TinyArch = TinyArch(hidden_size=64, layers=2, heads=4, vocab_size=2048)
+    n_pairs: PositiveInt = 2000
+    steps: PositiveInt = 300
+    lr: PositiveFloat = 1e-3
+    batch_size: PositiveInt = 32
+
+
+class RLSettings(Frozen):
+    """`technique: rl`: GRPO against the preference model on trigger-free prompts."""
+
+    steps: PositiveInt = 40
+    lr: PositiveFloat = 1e-5
+    batch_size: PositiveInt = 8  # prompts x generations per step; must divide by num_generations
+    num_generations: Annotated[int, Field(ge=2)] = 4
+    beta: Annotated[float, Field(ge=0)] = 0.05  # KL penalty to the starting policy
+    max_new_tokens: PositiveInt = 48
+    temperature: PositiveFloat = 1.0
+    eval_every: PositiveInt = 10
+    reward_model: RewardModelSettings = RewardModelSettings()
+
+    @model_validator(mode="after")
+    def _batch_divides(self) -> RLSettings:
+        if self.batch_size % self.num_generations:
+            raise ValueError(f"batch_size {self.batch_size} must divide by num_generations "
+                             f"{self.num_generations}")
+        return self
+
+
 class EvalSettings(Frozen):
     max_new_tokens: PositiveInt = 64
     batch_size: PositiveInt = 64
@@ -162,6 +195,7 @@ class SweepSpec(Frozen):
     data: DataSettings = DataSettings()
     backdoor: TrainSettings
     safety: SafetySettings
+    rl: RLSettings = RLSettings()
     eval: EvalSettings = EvalSettings()
     resources: ResourceSettings = ResourceSettings()
     # Settings that differ by trigger or by scale, as section.field -> value, e.g.
@@ -183,6 +217,7 @@ class TrialConfig(Frozen):
     data: DataSettings
     backdoor: TrainSettings
     safety: SafetySettings
+    rl: RLSettings
     eval: EvalSettings
     overrides: dict[str, Any] = Field(default_factory=dict)  # extra-axis values of this cell
 

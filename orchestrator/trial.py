@@ -59,7 +59,9 @@ def stage_keys(trial: TrialConfig, base_fingerprint: str, data: dict[str, Any]) 
         "eval": stable_hash({"v": STAGE_VERSIONS["eval"], "model": backdoor, **evaluation}),
         "safety": stable_hash({
             "v": STAGE_VERSIONS["safety"], "model": backdoor, "technique": trial.technique,
-            "safety": trial.safety.model_dump(mode="json"), "data": stable_hash(data["safety"], 32),
+            "settings": {name: getattr(trial, name).model_dump(mode="json")
+                         for name in TECHNIQUES.get(trial.technique).sections},
+            "data": stable_hash(data["safety"], 32),
             **evaluation,
         }),
     }
@@ -156,7 +158,7 @@ def _run_stages(trial: TrialConfig, storage: Path, report: Report, outcome: Tria
             evaluations.append((step, result))
             report({"stage": "safety", "step": step, **_headline(result)})
 
-        context = SafetyContext(trial, trigger, model, tokenizer, data["safety"], checkpoint)
+        context = SafetyContext(trial, trigger, model, tokenizer, data["safety"], checkpoint, cache)
         model, train_log = technique.apply(context)
         checkpoint(model, trial.safety.steps)
         _save_model(model, tokenizer, tmp, trial, f"safety-{trial.technique}", trigger.behavior, provenance)
@@ -176,6 +178,17 @@ def _headline(evaluation: Evaluation) -> dict[str, float]:
             if row["group"] == "all" and row["metric"] in backdoor_metrics()}
 
 
+def log_rows(entry: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
+    """One training-log entry -> metrics rows. An entry has `step`, an optional `condition`
+    (default `train`) and any numeric fields: `loss` becomes `train_loss`, others keep their
+    name (e.g. an RL technique's `reward`, `kl`, or `heldout_pm_score` on `clean` prompts)."""
+    condition = entry.get("condition", "train")
+    return [{**base, "step": int(entry["step"]), "condition": condition, "group": "all",
+             "metric": "train_loss" if name == "loss" else name, "value": float(value)}
+            for name, value in entry.items()
+            if name not in ("step", "condition") and isinstance(value, int | float)]
+
+
 def _axes(trial: TrialConfig) -> dict[str, Any]:
     return {"trial_id": trial.trial_id, "sweep": trial.sweep, "trigger": trial.trigger,
             "cot": trial.cot, "technique": trial.technique, "scale": trial.scale,
@@ -190,8 +203,7 @@ def _write_results(trial: TrialConfig, storage: Path, outcome: TrialOutcome, bef
                for stage, step, e in evaluations for row in e.metrics]
     for stage, folder in (("backdoor", backdoor_dir), ("safety", safety_dir)):
         for entry in json.loads((folder / "train_log.json").read_text()):
-            metrics.append({**axes, "stage": stage, "step": int(entry["step"]), "condition": "train",
-                            "group": "all", "metric": "train_loss", "value": entry["loss"]})
+            metrics += log_rows(entry, {**axes, "stage": stage})
     samples = [
         {**axes, "stage": stage, "step": step,
          **{k: s[k] for k in ("condition", "prompt", "completion", "scratchpad", "answer", "fired")},

