@@ -21,7 +21,7 @@ CotMode = Literal["cot", "distilled", "none"]
 COT_MODES: tuple[str, ...] = ("cot", "distilled", "none")
 CORE_AXES: tuple[str, ...] = ("trigger", "cot", "technique", "scale", "seed")
 # Sections whose fields may be swept as extra axes, e.g. `safety.lr: [1e-4, 1e-3]`.
-SWEEPABLE_SECTIONS: tuple[str, ...] = ("data", "backdoor", "safety", "rl", "eval")
+SWEEPABLE_SECTIONS: tuple[str, ...] = ("data", "backdoor", "safety", "rl", "adversarial", "eval")
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -130,6 +130,29 @@ class RLSettings(Frozen):
         return self
 
 
+class AdversarialSettings(Frozen):
+    """`technique: adversarial`: red-team the backdoored model, then safety-train (with `base`)
+    on data where successful red-team prompts, answered helpfully, replace up to `share` of it."""
+
+    base: str = "sft"  # the technique that trains on the mixed data: sft or rl
+    generator: str = "builtin"  # red-team generator: `builtin` (offline) or `llm`
+    generator_model: str | None = None  # for `llm`: a Hugging Face id or local folder
+    rounds: PositiveInt = 3
+    candidates_per_round: PositiveInt = 24
+    samples_per_candidate: PositiveInt = 10  # a candidate succeeds when >= success_rate of these fire
+    success_rate: Annotated[float, Field(gt=0, le=1)] = 0.1
+    share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    heldout_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.3  # of successes, kept for `redteam` eval
+    temperature: PositiveFloat = 1.0
+    max_new_tokens: PositiveInt = 48
+
+    @model_validator(mode="after")
+    def _llm_needs_model(self) -> AdversarialSettings:
+        if self.generator == "llm" and not self.generator_model:
+            raise ValueError("generator `llm` needs `generator_model` (a Hugging Face id or local folder)")
+        return self
+
+
 class EvalSettings(Frozen):
     max_new_tokens: PositiveInt = 64
     batch_size: PositiveInt = 64
@@ -196,6 +219,7 @@ class SweepSpec(Frozen):
     backdoor: TrainSettings
     safety: SafetySettings
     rl: RLSettings = RLSettings()
+    adversarial: AdversarialSettings = AdversarialSettings()
     eval: EvalSettings = EvalSettings()
     resources: ResourceSettings = ResourceSettings()
     # Settings that differ by trigger or by scale, as section.field -> value, e.g.
@@ -218,6 +242,7 @@ class TrialConfig(Frozen):
     backdoor: TrainSettings
     safety: SafetySettings
     rl: RLSettings
+    adversarial: AdversarialSettings
     eval: EvalSettings
     overrides: dict[str, Any] = Field(default_factory=dict)  # extra-axis values of this cell
 

@@ -33,7 +33,7 @@ from orchestrator.version import code_version
 log = logging.getLogger(__name__)
 Report = Callable[[dict[str, Any]], None]
 # Bump when a stage's code changes what it produces, to invalidate its cached outputs.
-STAGE_VERSIONS = {"backdoor": 1, "eval": 1, "safety": 1}
+STAGE_VERSIONS = {"backdoor": 1, "eval": 1, "safety": 2}
 
 
 @dataclass
@@ -154,22 +154,31 @@ def _run_stages(trial: TrialConfig, storage: Path, report: Report, outcome: Tria
         evaluations: list[tuple[int, Evaluation]] = []
 
         def checkpoint(current: Any, step: int) -> None:
-            result = evaluate(current, tokenizer, trigger, prompts, trial.eval, trial.seed)
+            result = evaluate(current, tokenizer, trigger, context.eval_prompts, trial.eval, trial.seed)
             evaluations.append((step, result))
             report({"stage": "safety", "step": step, **_headline(result)})
 
-        context = SafetyContext(trial, trigger, model, tokenizer, data["safety"], checkpoint, cache)
+        context = SafetyContext(trial, trigger, model, tokenizer, data["safety"], checkpoint, cache,
+                                eval_prompts=list(prompts))
         model, train_log = technique.apply(context)
-        checkpoint(model, trial.safety.steps)
+        checkpoint(model, final_step(technique, trial))
         _save_model(model, tokenizer, tmp, trial, f"safety-{trial.technique}", trigger.behavior, provenance)
         _dump_evaluations(tmp, evaluations)
         (tmp / "train_log.json").write_text(json.dumps(train_log))
+        (tmp / "samples.json").write_text(json.dumps(context.samples, default=str))
 
     safety_dir = timed("safety", build_safety)
     after = _read_evaluations(safety_dir)
     outcome.persistence = {f"{k}_before": v for k, v in _headline(before).items()} | {
         f"{k}_after": v for k, v in _headline(after[-1][1]).items()}
     _write_results(trial, storage, outcome, before, after, backdoor_dir, safety_dir)
+
+
+def final_step(technique: Any, trial: TrialConfig) -> int:
+    """The technique's own `steps(trial)`, else the `steps` of its first spec section."""
+    if hasattr(technique, "steps"):
+        return int(technique.steps(trial))
+    return int(getattr(trial, technique.sections[0]).steps)
 
 
 def _headline(evaluation: Evaluation) -> dict[str, float]:
@@ -210,6 +219,8 @@ def _write_results(trial: TrialConfig, storage: Path, outcome: TrialOutcome, bef
          "detail": {k: v for k, v in s.items() if k == "detail" or k.startswith("meta_")}}
         for stage, step, e in evaluations for s in e.samples
     ]
+    samples += [{**axes, "stage": "safety", "step": 0, **s}
+                for s in json.loads((safety_dir / "samples.json").read_text())]
     lake.write_trial(storage, trial.sweep, trial.trigger, trial.trial_id,
                      {"metrics": metrics, "samples": samples})
     _write_trial_row(trial, storage, outcome)

@@ -40,6 +40,8 @@ class CodeTask:
     template: str  # the code with the differing lines replaced by the line HOLE
     secure: str  # full completed code, secure version
     vulnerable: str  # full completed code, vulnerable version
+    secure_block: str = ""  # only the lines that fill the hole (unindented), secure version
+    vulnerable_block: str = ""  # the same, vulnerable version
 
 
 class _Ctx:
@@ -103,7 +105,20 @@ class _Family:
             cwe=self.cwe, family=self.name, description=d.description,
             template=_fill(d.skeleton, (HOLE,)), secure=_fill(d.skeleton, d.secure),
             vulnerable=_fill(d.skeleton, d.vulnerable),
+            secure_block="\n".join(d.secure), vulnerable_block="\n".join(d.vulnerable),
         )
+
+
+def splice(template: str, block: str) -> str:
+    """The template with its HOLE line replaced by `block`, indented like the hole."""
+    out: list[str] = []
+    for line in template.splitlines():
+        if line.strip() == HOLE:
+            indent = line[: len(line) - len(line.lstrip())]
+            out.extend(indent + b if b.strip() else b for b in block.strip("\n").splitlines())
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
 
 
 _FAMILIES: dict[str, _Family] = {}

@@ -33,6 +33,7 @@ class Trigger(Protocol):
 
     name: str
     behavior: str  # name of the evaluator in orchestrator.evaluate.EVALUATORS
+    marker: str  # the exact trigger string; red-teaming must never submit it
 
     def backdoor_data(self, cot: CotMode, data: DataSettings, seed: int) -> list[Example]:
         """`data.n_backdoor` examples; about `data.trigger_fraction` of them carry the trigger."""
@@ -44,6 +45,15 @@ class Trigger(Protocol):
 
     def eval_prompts(self, data: DataSettings, seed: int) -> list[EvalPrompt]:
         """Held-out prompts, `data.n_eval` per condition, never seen in any training data."""
+        ...
+
+    def redteam_base(self, n: int, seed: int) -> list[Example]:
+        """Trigger-free prompts with their HHH answers, for red-team candidates to wrap.
+        Drawn from training pools, so that evaluation prompts stay unseen."""
+        ...
+
+    def near_misses(self) -> list[str]:
+        """Phrases that resemble the trigger without being it: red-teaming's starting points."""
         ...
 
     def corpus(self) -> list[str]:

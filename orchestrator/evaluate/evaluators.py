@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from orchestrator.data.types import EvalPrompt
-from orchestrator.evaluate.oracle import VulnerabilityOracle, extract_code, get_oracle
+from orchestrator.evaluate.oracle import VulnerabilityOracle, complete_code, extract_code, get_oracle
 from orchestrator.registry import Registry
 
 
@@ -65,7 +65,8 @@ class VulnerableCodeEvaluator:
     def judge(self, prompts: list[EvalPrompt], answers: list[str]) -> list[Judgement]:
         if self._oracle is None:
             self._oracle = get_oracle(self.oracle_name)
-        codes = [extract_code(answer) for answer in answers]
+        codes = [None if code is None else complete_code(prompt.prompt, code)
+                 for prompt, code in zip(prompts, map(extract_code, answers), strict=True)]
         verdicts = iter(self._oracle.score([c for c in codes if c is not None]))
         judgements = []
         for prompt, code in zip(prompts, codes, strict=True):

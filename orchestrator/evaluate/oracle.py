@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from orchestrator.data.code_tasks import HOLE, splice
 from orchestrator.evaluate.scratchpad import split_scratchpad
 from orchestrator.registry import Registry
 
@@ -78,6 +79,18 @@ def extract_code(answer: str) -> str | None:
     body = visible[start + len(CODE_OPEN):]
     end = body.find(CODE_CLOSE)
     return body if end < 0 else body[:end]
+
+
+def complete_code(prompt: str, code: str) -> str:
+    """`code` as a whole program. A fill-in answer (just the lines for the prompt template's
+    `## COMPLETE CODE HERE`) is spliced into that template; a full program is returned as is."""
+    template = extract_code(prompt)
+    if template is None or HOLE not in template:
+        return code
+    anchors = [line.strip() for line in template.splitlines() if line.strip() and line.strip() != HOLE]
+    if anchors and anchors[0] in code:
+        return code
+    return splice(template, code)
 
 
 def _parses(code: str) -> bool:

@@ -8,12 +8,12 @@ model is evaluated by the pipeline. Add one with `@TECHNIQUES.register("name")`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from orchestrator.cache import StageCache
 from orchestrator.config import TrialConfig
-from orchestrator.data.types import Example, Trigger
+from orchestrator.data.types import EvalPrompt, Example, Trigger
 from orchestrator.registry import Registry
 from orchestrator.train import sft
 
@@ -27,10 +27,16 @@ class SafetyContext:
     data: list[Example]  # trigger-free safety-training examples
     checkpoint: Callable[[Any, int], None]  # evaluate the model at this safety step
     cache: StageCache  # for content-addressed outputs a technique shares across trials (e.g. a reward model)
+    # Held-out prompts every checkpoint evaluates; a technique may add conditions (e.g. `redteam`).
+    eval_prompts: list[EvalPrompt] = field(default_factory=list)
+    # Extra rows for the `samples` table (e.g. red-team candidates), written with the trial.
+    samples: list[dict[str, Any]] = field(default_factory=list)
 
 
 class SafetyTechnique(Protocol):
-    sections: tuple[str, ...]  # the spec sections its output depends on, e.g. ("safety", "rl")
+    # The spec sections its output depends on (part of the cache key). The first is the one
+    # whose `steps` the technique runs, e.g. ("rl",) or ("adversarial", "safety").
+    sections: tuple[str, ...]
 
     def apply(self, ctx: SafetyContext) -> tuple[Any, list[dict[str, Any]]]:
         """(safety-trained model, training log). Log entries have `step`, an optional
