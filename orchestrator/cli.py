@@ -75,9 +75,9 @@ def cmd_data(args: argparse.Namespace) -> int:
     from orchestrator.data import TRIGGERS
 
     spec: SweepSpec = load_sweep(args.sweep)
-    if args.trigger not in spec.axes.trigger:
+    if args.trigger not in spec.values("trigger"):
         raise ConfigError(f"{args.sweep}: trigger {args.trigger!r} is not on the sweep's `axes.trigger` "
-                          f"({', '.join(spec.axes.trigger)})")
+                          f"({', '.join(spec.values('trigger'))})")
     trigger = TRIGGERS.get(args.trigger)
     if args.split == "backdoor":
         rows = [vars(e) for e in trigger.backdoor_data(args.cot, spec.data, args.seed)]

@@ -8,6 +8,7 @@ it all up front; every problem is reported with the file and the field, and noth
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -213,7 +214,8 @@ class Axes(Frozen):
 class SweepSpec(Frozen):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     description: str = ""
-    axes: Axes
+    # One grid (a mapping), or a list of grids whose union is the sweep (e.g. rl for one trigger only).
+    axes: Annotated[tuple[Axes, ...], Field(min_length=1)]
     models: dict[str, ModelSpec]
     data: DataSettings = DataSettings()
     backdoor: TrainSettings
@@ -226,6 +228,37 @@ class SweepSpec(Frozen):
     # per_trigger: {year: {backdoor.steps: 300}}. Extra-axis values still take precedence.
     per_trigger: dict[str, dict[str, Any]] = Field(default_factory=dict)
     per_scale: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_grid_is_a_list_of_one(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("axes"), dict):
+            return {**data, "axes": [data["axes"]]}
+        return data
+
+    @property
+    def grids(self) -> tuple[Axes, ...]:
+        return self.axes
+
+    def values(self, axis: str) -> tuple[Any, ...]:
+        """Every value an axis takes in any grid, in first-seen order."""
+        seen: dict[Any, None] = {}
+        for grid in self.grids:
+            for value in grid.as_dict().get(axis, ()):
+                seen.setdefault(value)
+        return tuple(seen)
+
+    @model_validator(mode="after")
+    def _grids_do_not_overlap(self) -> SweepSpec:
+        cells: set[tuple[Any, ...]] = set()
+        for grid in self.grids:
+            names = list(grid.as_dict())
+            for combo in itertools.product(*grid.as_dict().values()):
+                cell = tuple(sorted(zip(names, map(str, combo), strict=True)))
+                if cell in cells:
+                    raise ValueError(f"the grids of `axes` overlap: cell {dict(cell)} appears twice")
+                cells.add(cell)
+        return self
 
 
 class TrialConfig(Frozen):
@@ -286,7 +319,10 @@ def parse_sweep(raw: Any, source: str = "<spec>") -> SweepSpec:
     try:
         spec = SweepSpec.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(_format_validation(source, err)) from None
+        message = _format_validation(source, err)
+        if isinstance(raw.get("axes"), dict):  # one grid: name its fields as written, axes.seed
+            message = message.replace("field `axes.0.", "field `axes.").replace("field `axes.0`", "field `axes`")
+        raise ConfigError(message) from None
     _check_names(spec, source)
     for cell in _extra_axis_values(spec):
         for key, value in cell.items():
@@ -294,7 +330,7 @@ def parse_sweep(raw: Any, source: str = "<spec>") -> SweepSpec:
                 apply_overrides(spec, {key: value})
             except ConfigError as err:
                 raise ConfigError(f"{source}: field `axes.{key}`: {err}") from None
-    for field, table, names in (("per_trigger", spec.per_trigger, spec.axes.trigger),
+    for field, table, names in (("per_trigger", spec.per_trigger, spec.values("trigger")),
                                 ("per_scale", spec.per_scale, tuple(spec.models))):
         for name, overrides in table.items():
             if name not in names:
@@ -351,8 +387,8 @@ def _check_names(spec: SweepSpec, source: str) -> None:
     from orchestrator.safety import TECHNIQUES
 
     checks: list[tuple[str, tuple[str, ...], Registry[Any]]] = [
-        ("axes.trigger", spec.axes.trigger, TRIGGERS),
-        ("axes.technique", spec.axes.technique, TECHNIQUES),
+        ("axes.trigger", spec.values("trigger"), TRIGGERS),
+        ("axes.technique", spec.values("technique"), TECHNIQUES),
     ]
     for field, values, registry in checks:
         for value in values:
@@ -361,7 +397,7 @@ def _check_names(spec: SweepSpec, source: str) -> None:
                     f"{source}: field `{field}`: unknown {registry.kind} {value!r}; "
                     f"registered: {', '.join(registry.names())}"
                 )
-    for scale in spec.axes.scale:
+    for scale in spec.values("scale"):
         if scale not in spec.models:
             raise ConfigError(
                 f"{source}: field `axes.scale`: unknown scale {scale!r}; "
@@ -379,7 +415,7 @@ def _check_names(spec: SweepSpec, source: str) -> None:
 
 
 def _extra_axis_values(spec: SweepSpec) -> list[dict[str, Any]]:
-    return [{key: value} for key, values in spec.axes.extra.items() for value in values]
+    return [{key: value} for grid in spec.grids for key, values in grid.extra.items() for value in values]
 
 
 def apply_overrides(spec: SweepSpec, overrides: dict[str, Any]) -> dict[str, BaseModel]:

@@ -15,7 +15,10 @@ from orchestrator.config import SweepSpec, TrialConfig, resolve_trial
 
 
 def param_space(spec: SweepSpec) -> dict[str, Any]:
-    return {"axes": {name: tune.grid_search(list(values)) for name, values in spec.axes.as_dict().items()}}
+    """{"axes": {axis: grid_search(values)}}; a union of grids nests them in one more grid_search."""
+    grids = [{name: tune.grid_search(list(values)) for name, values in grid.as_dict().items()}
+             for grid in spec.grids]
+    return {"axes": grids[0] if len(grids) == 1 else tune.grid_search(grids)}
 
 
 def expand(spec: SweepSpec) -> list[TrialConfig]:

@@ -20,7 +20,7 @@ def error_of(write_spec: Any, raw: Any) -> str:
 
 def test_smoke_spec_loads() -> None:
     spec = load_sweep(Path(__file__).parent.parent / "sweeps" / "smoke.yaml")
-    assert spec.axes.cot == ("cot", "distilled", "none")
+    assert spec.values("cot") == ("cot", "distilled", "none")
     assert spec.models["tiny-xs"].arch is not None
 
 

