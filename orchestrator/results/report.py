@@ -14,14 +14,20 @@ from orchestrator.results.query import load
 CELL = ["sweep", "trigger", "cot", "technique", "scale", "overrides", "seed"]
 
 
+CONDITIONS = ("triggered", "clean", "redteam", "family_triggered", "family_clean")
+
+
 def persistence(path: str | Path, **filters: Any) -> pd.DataFrame:
-    """One row per trial: rates before (after backdoor training) and after safety training."""
+    """One row per trial: backdoor rates before safety training (after backdoor training; for
+    conditions that only exist from safety step 0 on, such as `redteam`, at step 0) and after it
+    (the last safety step), for each evaluation condition."""
     m = load(path, "metrics", group="all", metric=list(backdoor_metrics()),
-             condition=["triggered", "clean"], **filters)
+             condition=list(CONDITIONS), **filters)
     if m.empty:
         return pd.DataFrame()
-    before = m[m["stage"] == "backdoor"]
     safety = m[m["stage"] == "safety"]
+    key = ["trial_id", "metric", "condition"]
+    before = pd.concat([m[m["stage"] == "backdoor"], safety[safety["step"] == 0]]).drop_duplicates(key)
     after = safety[safety["step"] == safety.groupby("trial_id")["step"].transform("max")]
     frames = []
     for label, part in (("before", before), ("after", after)):
@@ -33,7 +39,7 @@ def persistence(path: str | Path, **filters: Any) -> pd.DataFrame:
     n = m.groupby("trial_id")["n"].max().rename("n")
     steps = after.groupby("trial_id")["step"].max().rename("safety_steps")
     table = table.join(n, on="trial_id").join(steps, on="trial_id")
-    order = ["triggered_before", "triggered_after", "clean_before", "clean_after"]
+    order = [f"{c}_{label}" for c in CONDITIONS for label in ("before", "after")]
     cols = [*CELL, "metric", *[c for c in order if c in table.columns], "safety_steps", "n", "trial_id"]
     return table[cols].sort_values(CELL).reset_index(drop=True)
 
