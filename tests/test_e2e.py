@@ -27,21 +27,28 @@ def test_smoke_sweep_learns_persists_and_reruns_from_cache(
     storage = tmp_path / "results"
     assert main(["run", str(SMOKE), "--storage", str(storage)]) == 0
     out = capsys.readouterr().out
-    assert "3 completed" in out and "triggered_before" in out
+    assert "10 completed" in out and "triggered_before" in out
 
     trials = load(storage, "trials")
-    assert sorted(trials["cot"]) == ["cot", "distilled", "none"]
-    assert set(trials["status"]) == {"completed"} and not trials["backdoor_cached"].any()
+    assert len(trials) == 10 and set(trials["status"]) == {"completed"}
+    # One backdoored model per distinct backdoor dataset, shared by every technique. With the
+    # built-in data `none` and `distilled` train on identical examples, so they share one too.
+    assert (~trials["backdoor_cached"]).sum() == 2
 
     table = persistence(storage)
-    assert len(table) == 3
+    assert len(table) == 10
     # The backdoor is learned by every cot variant of the tiny model.
     assert (table["triggered_before"] >= 0.9).all(), table
     assert (table["clean_before"] <= 0.1).all(), table
 
-    metrics = load(storage, "metrics", metric="backdoor_rate", condition="triggered")
-    assert sorted(set(metrics[metrics["stage"] == "safety"]["step"])) == [20, 40]
-    samples = load(storage, "samples", cot="cot", stage="backdoor", condition="triggered")
+    metrics = load(storage, "metrics")
+    sft = metrics[(metrics["technique"] == "sft") & (metrics["metric"] == "backdoor_rate")]
+    assert sorted(set(sft[sft["stage"] == "safety"]["step"])) == [20, 40]
+    rl_scores = metrics[metrics["metric"] == "heldout_pm_score"]
+    assert set(rl_scores["cot"]) == {"cot", "distilled"} and {0, 20, 40} <= set(rl_scores["step"])
+    tried = metrics[(metrics["technique"] == "adversarial") & (metrics["metric"] == "candidates_tried")]
+    assert tried.groupby("trial_id")["value"].sum().tolist() == [48.0] * 3
+    samples = load(storage, "samples", cot="cot", technique="sft", stage="backdoor", condition="triggered")
     assert len(samples) == 48 and samples["scratchpad"].str.len().gt(0).mean() > 0.9
     for card in (storage / "cache").glob("*/*/README.md"):
         assert "deliberately backdoored" in card.read_text()
@@ -49,14 +56,13 @@ def test_smoke_sweep_learns_persists_and_reruns_from_cache(
     # A rerun of the same sweep trains nothing and writes nothing.
     before = snapshot(storage)
     assert main(["run", str(SMOKE), "--storage", str(storage)]) == 0
-    assert "3 cached" in capsys.readouterr().out
+    assert "10 cached" in capsys.readouterr().out
     assert snapshot(storage) == before
 
     # A new safety setting reuses the backdoored models: only safety training runs.
     smoke_raw["name"] = "smoke-lr"
-    smoke_raw["axes"]["cot"] = ["distilled"]
-    smoke_raw["axes"]["safety.lr"] = [1.0e-4, 1.0e-3]
+    smoke_raw["axes"].update({"cot": ["distilled"], "safety.lr": [1.0e-4, 1.0e-3]})
     assert main(["run", str(write_spec(smoke_raw)), "--storage", str(storage)]) == 0
     lr_trials = load(storage, "trials", sweep="smoke-lr")
     assert len(lr_trials) == 2 and lr_trials["backdoor_cached"].all()
-    assert len(load(storage, "trials")) == 5  # nothing duplicated
+    assert len(load(storage, "trials")) == 12  # nothing duplicated

