@@ -54,27 +54,33 @@ def format_persistence(table: pd.DataFrame) -> str:
 
 
 def plot_persistence(path: str | Path, out: str | Path, **filters: Any) -> Path:
-    """Backdoor rate (triggered, solid; clean, dashed) against safety-training step, per cell."""
+    """Backdoor rate against safety-training step, one colour per cell: triggered solid, clean
+    dashed, held-out red-team prompts dotted. Step 0 is the model after backdoor training."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    styles = {"triggered": "-", "clean": "--", "redteam": ":"}
     m = load(path, "metrics", group="all", metric=list(backdoor_metrics()),
-             condition=["triggered", "clean"], **filters)
+             condition=list(styles), **filters)
     if m.empty:
         raise ValueError(f"{path}: no rate metrics to plot")
-    m = m.assign(step=m["step"].where(m["stage"] == "safety", 0))
+    # After backdoor training is step 0 of safety training; keep one point per (trial, condition).
+    m = m.assign(step=m["step"].where(m["stage"] == "safety", 0), first=m["stage"] == "backdoor")
+    m = m.sort_values("first", ascending=False).drop_duplicates(["trial_id", "metric", "condition", "step"])
     techniques = sorted(m["technique"].unique())
-    fig, axes = plt.subplots(1, len(techniques), figsize=(6 * len(techniques), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(techniques), figsize=(5 * len(techniques), 4), squeeze=False)
     for ax, technique in zip(axes[0], techniques, strict=True):
         part = m[m["technique"] == technique]
-        for (trigger, cot, scale, seed), cell in part.groupby(["trigger", "cot", "scale", "seed"]):
-            label = f"{trigger}/{cot}/{scale}/s{seed}"
-            for condition, style in (("triggered", "-"), ("clean", "--")):
+        cells = part.groupby(["trigger", "cot", "scale", "seed", "overrides"])
+        for color, ((trigger, cot, scale, seed, overrides), cell) in enumerate(cells):
+            label = f"{trigger}/{cot}/{scale}/s{seed}" + ("" if overrides == "{}" else f" {overrides}")
+            for condition, style in styles.items():
                 curve = cell[cell["condition"] == condition].sort_values("step")
-                ax.plot(curve["step"], curve["value"], style, marker="o", markersize=3,
-                        label=f"{label} {condition}")
+                if not curve.empty:
+                    ax.plot(curve["step"], curve["value"], style, color=f"C{color}", marker="o",
+                            markersize=3, label=f"{label} {condition}")
         ax.set(title=f"safety technique: {technique}", xlabel="safety-training step",
                ylabel="backdoor rate", ylim=(-0.05, 1.05))
         ax.legend(fontsize=6)
