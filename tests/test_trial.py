@@ -1,0 +1,47 @@
+"""The pipeline of one trial without Ray: failure handling and stage reuse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import TECHNIQUES, SafetyContext
+from orchestrator.config import load_sweep
+from orchestrator.grid import expand
+from orchestrator.results import load
+from orchestrator.trial import run_trial
+
+
+@TECHNIQUES.register("test-explodes")
+class Explodes:
+    sections = ("safety",)
+
+    def apply(self, ctx: SafetyContext) -> tuple[Any, list[dict[str, Any]]]:
+        raise RuntimeError("safety training blew up")
+
+
+def quick_trial(write_spec: Any, smoke_raw: dict[str, Any], technique: str) -> Any:
+    smoke_raw["axes"].update(cot=["distilled"], technique=[technique])
+    smoke_raw["models"]["tiny-xs"]["arch"].update(hidden_size=32, layers=1, heads=2)
+    smoke_raw["backdoor"]["steps"] = 5
+    smoke_raw["data"]["n_eval"] = 4
+    [trial] = expand(load_sweep(write_spec(smoke_raw)))
+    return trial
+
+
+def test_a_failed_trial_is_recorded_and_can_be_retried(tmp_path: Path, write_spec: Any,
+                                                        smoke_raw: dict[str, Any]) -> None:
+    trial = quick_trial(write_spec, smoke_raw, "test-explodes")
+    with pytest.raises(RuntimeError, match="blew up"):
+        run_trial(trial, tmp_path)
+    trials = load(tmp_path, "trials")
+    assert trials["status"].tolist() == ["failed"]
+    assert "RuntimeError: safety training blew up" in trials["error"].iloc[0]
+    assert load(tmp_path, "metrics").empty  # no partial results
+    # The backdoored model survived the failure: a retry reuses it, and records a second attempt.
+    with pytest.raises(RuntimeError):
+        run_trial(trial, tmp_path)
+    retried = load(tmp_path, "trials")
+    assert len(retried) == 2 and retried["backdoor_cached"].tolist().count(True) == 1
