@@ -136,7 +136,9 @@ def _run_stages(trial: TrialConfig, storage: Path, report: Report, outcome: Tria
 
     def build_backdoor(tmp: Path) -> None:
         model, tokenizer = source.load(trial.model, cache, trial.seed)
-        model, train_log = sft(model, tokenizer, data["backdoor"], trial.backdoor, trial.seed, lora=trial.model.lora)
+        model, train_log = sft(model, tokenizer, data["backdoor"], trial.backdoor, trial.seed,
+                               lora=trial.model.lora,
+                               progress=lambda row: report({"stage": "backdoor-training", **row}))
         _save_model(model, tokenizer, tmp, trial, "backdoor", trigger.behavior, provenance)
         (tmp / "train_log.json").write_text(json.dumps(train_log))
 

