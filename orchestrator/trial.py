@@ -156,6 +156,8 @@ def _run_stages(trial: TrialConfig, storage: Path, report: Report, outcome: Tria
         evaluations: list[tuple[int, Evaluation]] = []
 
         def checkpoint(current: Any, step: int) -> None:
+            if any(done == step for done, _ in evaluations):  # e.g. step 0 from a technique and its base
+                return
             result = evaluate(current, tokenizer, trigger, context.eval_prompts, trial.eval, trial.seed)
             evaluations.append((step, result))
             report({"stage": "safety", "step": step, **_headline(result)})

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import torch
 
 from orchestrator.cache import StageCache
-from orchestrator.config import ModelSpec, stable_hash
+from orchestrator.config import ModelSpec, TinyArch, stable_hash
 from orchestrator.registry import Registry
 
 # The paper's "\n\nHuman: ... \n\nAssistant:" convention, for tokenizers trained here.
@@ -82,6 +82,20 @@ def train_tokenizer(vocab_size: int, corpus: list[str]) -> Any:
     return hf_tok
 
 
+def tiny_llama_config(arch: TinyArch, tokenizer: Any, **extra: Any) -> Any:
+    """The Llama config of a tiny model of shape `arch` over `tokenizer`'s vocabulary."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=arch.hidden_size,
+        intermediate_size=arch.intermediate_size or 4 * arch.hidden_size,
+        num_hidden_layers=arch.layers, num_attention_heads=arch.heads,
+        num_key_value_heads=arch.heads, max_position_embeddings=arch.max_positions,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, **extra,
+    )
+
+
 @MODEL_SOURCES.register("tiny")
 class TinySource:
     def check(self, spec: ModelSpec) -> str | None:
@@ -96,7 +110,7 @@ class TinySource:
         return f"tiny-tokenizer-{self._tokenizer_key(spec)[0]}"
 
     def load(self, spec: ModelSpec, cache: StageCache, seed: int) -> tuple[Any, Any]:
-        from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+        from transformers import AutoTokenizer, LlamaForCausalLM
 
         arch = spec.arch
         assert arch is not None
@@ -105,16 +119,8 @@ class TinySource:
             "tokenizer", key, lambda tmp: train_tokenizer(arch.vocab_size, corpus).save_pretrained(tmp)
         )
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        config = LlamaConfig(
-            vocab_size=len(tokenizer), hidden_size=arch.hidden_size,
-            intermediate_size=arch.intermediate_size or 4 * arch.hidden_size,
-            num_hidden_layers=arch.layers, num_attention_heads=arch.heads,
-            num_key_value_heads=arch.heads, max_position_embeddings=arch.max_positions,
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
-        )
         torch.manual_seed(seed)
-        return LlamaForCausalLM(config), tokenizer
+        return LlamaForCausalLM(tiny_llama_config(arch, tokenizer, tie_word_embeddings=True)), tokenizer
 
 
 def smollm2_gguf_path() -> Path | None:

