@@ -76,9 +76,13 @@ def _save_model(model: Any, tokenizer: Any, folder: Path, trial: TrialConfig, st
 
 
 def _load_model(folder: Path) -> tuple[Any, Any]:
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    return AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    if torch.cuda.is_available():  # evaluation (generation) on the GPU where training ran
+        model = model.to("cuda")
+    return model, AutoTokenizer.from_pretrained(folder)
 
 
 def _dump_evaluations(folder: Path, evaluations: list[tuple[int, Evaluation]]) -> None:

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.config import load_sweep
-from orchestrator.grid import expand, param_space
+from orchestrator.config import load_sweep, resolve_trial
+from orchestrator.grid import cells, expand, param_space
 
 
 def test_grid_is_the_product_of_the_axes(write_spec: Any, smoke_raw: dict[str, Any]) -> None:
@@ -60,3 +61,10 @@ def test_overlapping_grids_are_refused(write_spec: Any, smoke_raw: dict[str, Any
     smoke_raw["axes"] = [smoke_raw["axes"], {**smoke_raw["axes"], "cot": ["cot"]}]
     with pytest.raises(ConfigError, match="overlap"):
         load_sweep(write_spec(smoke_raw))
+
+
+@pytest.mark.parametrize("sweep", ["smoke.yaml", "local.yaml"])
+def test_cells_without_ray_are_the_trials_tune_expands(sweep: str) -> None:
+    spec = load_sweep(Path(__file__).resolve().parent.parent / "sweeps" / sweep)
+    plain = [resolve_trial(spec, cell).trial_id for cell in cells(spec)]
+    assert sorted(plain) == sorted(t.trial_id for t in expand(spec)) and len(set(plain)) == len(plain)
