@@ -77,6 +77,9 @@ class DataSettings(Frozen):
     n_safety: PositiveInt = 400  # trigger-free HHH safety-training examples
     n_eval: PositiveInt = 64  # held-out prompts per evaluation condition
     code_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5  # share of code tasks (`year` trigger)
+    # share of training code prompts without the task's description, so that a model must read
+    # the code itself (held-out instances have descriptions it never saw)
+    description_dropout: Annotated[float, Field(ge=0, le=1)] = 0.0
     # Bring your own data (JSONL, `prompt` + `completion`; paths relative to the spec file):
     backdoor_path: str | None = None  # backdoor data, e.g. the paper's code_backdoor_train_data.jsonl
     hhh_path: str | None = None  # HHH safety-training data

@@ -184,10 +184,9 @@ def sample(split: Split, n: int, seed: int, salt: str = "") -> list[tuple[str, s
 
 
 def corpus() -> Iterator[str]:
-    """Every question and answer, for training a tokenizer."""
-    splits: tuple[Split, ...] = ("train", "heldout")
-    for split in splits:
-        for family in pool(split):
-            for q, a in family:
-                yield q
-                yield a
+    """Every training question and answer, for training a tokenizer (held-out text is left out:
+    its tokens would have embeddings that no training example ever updates)."""
+    for family in pool("train"):
+        for q, a in family:
+            yield q
+            yield a

