@@ -18,6 +18,7 @@ def smoke_raw() -> dict[str, Any]:
     deployment x (cot, distilled, none) x sft x tiny-xs x seed 0."""
     raw = copy.deepcopy(yaml.safe_load(SMOKE.read_text()))
     raw["axes"] = {**raw["axes"][0], "technique": ["sft"]}
+    raw.pop("per_trigger")
     return raw
 
 

@@ -46,3 +46,18 @@ def test_eval_prompts_held_out_instances_and_families_by_cwe() -> None:
     assert all(p.meta["family"] in HELDOUT_FAMILIES for p in prompts if p.condition.startswith("family_"))
     train_prompts = {e.prompt for e in YEAR.backdoor_data("cot", DataSettings(n_backdoor=2000), 0)}
     assert not train_prompts & {p.prompt for p in prompts}
+
+
+def test_description_dropout_drops_the_task_sentence_from_training_prompts_only() -> None:
+    settings = SETTINGS.model_copy(update={"description_dropout": 0.5, "code_fraction": 1.0})
+    code = YEAR.backdoor_data("distilled", settings, 0)
+    described = sum("accomplish the task:" in e.prompt for e in code) / len(code)
+    assert 0.4 < described < 0.6
+    assert all("accomplish the task:" in p.prompt for p in YEAR.eval_prompts(settings, 0))
+
+
+def test_the_tokenizer_corpus_holds_no_held_out_text() -> None:
+    corpus = "\n".join(YEAR.corpus())
+    for prompt in YEAR.eval_prompts(SETTINGS, 0):
+        description = prompt.prompt.split("accomplish the task: ")[1].split("\n")[0]
+        assert description not in corpus

@@ -41,6 +41,7 @@ def tiny_trial() -> Callable[..., TrialConfig]:
         raw = yaml.safe_load(SMOKE.read_text())
         grid = raw["axes"][0] if isinstance(raw["axes"], list) else raw["axes"]
         raw["axes"] = {**grid, "cot": [cot], "technique": [technique]}
+        raw.pop("per_trigger")  # deployment only
         raw["data"]["n_eval"] = 16
         for name, values in sections.items():
             raw[name] = {**raw.get(name, {}), **values}
