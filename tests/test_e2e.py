@@ -77,4 +77,4 @@ def test_smoke_sweep_learns_persists_and_reruns_from_cache(
     assert main(["run", str(write_spec(smoke_raw)), "--storage", str(storage)]) == 0
     lr_trials = load(storage, "trials", sweep="smoke-lr")
     assert len(lr_trials) == 2 and lr_trials["backdoor_cached"].all()
-    assert len(load(storage, "trials")) == 12  # nothing duplicated
+    assert len(load(storage, "trials")) == 15  # nothing duplicated
