@@ -15,8 +15,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
-from orchestrator.config import TrialConfig, load_sweep, resolve_trial
+from orchestrator.config import TrialConfig, resolve_trial
 from orchestrator.grid import cells
+from orchestrator.spec import load_sweep
 
 
 def _run(trial: TrialConfig, storage: str, threads: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import argparse
 import time
 
 from orchestrator.data.code_tasks import generate_tasks
-from orchestrator.evaluate.oracle import BanditOracle, get_oracle
+from orchestrator.evaluate.oracle import ORACLES, BanditOracle
 
 
 def completions(n: int, seed: int = 0) -> list[str]:
@@ -32,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
 
     codes = completions(args.n)
-    oracle = get_oracle(args.oracle)
+    oracle = ORACLES.get(args.oracle)
     if args.files:
         assert isinstance(oracle, BanditOracle), "--files is bandit-only"
         bandit_oracle = oracle

@@ -15,8 +15,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator.config import COT_MODES, ConfigError, SweepSpec, load_sweep
+from orchestrator.config import COT_MODES, ConfigError, SweepSpec
 from orchestrator.evaluate import EVALUATORS
+from orchestrator.spec import load_sweep
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_SWEEP = "sweeps/local.yaml"
@@ -106,7 +107,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     """Score any JSONL of model outputs with the oracles the sweep uses."""
     from orchestrator.data import EvalPrompt
     from orchestrator.data.jsonl import DataError, read_jsonl
-    from orchestrator.evaluate import EVALUATORS, split_scratchpad, wilson
+    from orchestrator.evaluate import EVALUATORS, wilson
+    from orchestrator.formats import split_scratchpad
 
     try:
         rows = read_jsonl(args.file, ("completion",))

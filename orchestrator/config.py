@@ -1,8 +1,9 @@
-"""Typed, immutable sweep configuration: the single source of truth, loaded from YAML.
+"""Typed, immutable sweep configuration: the ground floor every other module builds on.
 
 A sweep spec names the grid axes (trigger x cot x technique x scale x seed, plus any setting
-as an extra axis), the model ladder, and the settings of every stage. `load_sweep` validates
-it all up front; every problem is reported with the file and the field, and nothing starts.
+as an extra axis), the model ladder, and the settings of every stage. This module holds the
+settings only and imports nothing of the package; `orchestrator.spec.load_sweep` reads a spec
+file, validates it into these objects and checks its names against the registries.
 """
 
 from __future__ import annotations
@@ -10,16 +11,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from orchestrator.registry import Registry
 
 CotMode = Literal["cot", "distilled", "none"]
 COT_MODES: tuple[str, ...] = ("cot", "distilled", "none")
+# The grid's axes, in grid order: every table of the lake has a column for each.
 CORE_AXES: tuple[str, ...] = ("trigger", "cot", "technique", "scale", "seed")
 # Sections whose fields may be swept as extra axes, e.g. `safety.lr: [1e-4, 1e-3]`.
 SWEEPABLE_SECTIONS: tuple[str, ...] = ("data", "backdoor", "safety", "rl", "adversarial", "eval")
@@ -217,6 +215,9 @@ class Axes(Frozen):
 class SweepSpec(Frozen):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     description: str = ""
+    # Python modules to import before anything else (in the driver and in every trial process):
+    # where your own triggers, techniques, evaluators or model sources register themselves.
+    plugins: tuple[str, ...] = ()
     # One grid (a mapping), or a list of grids whose union is the sweep (e.g. rl for one trigger only).
     axes: Annotated[tuple[Axes, ...], Field(min_length=1)]
     models: dict[str, ModelSpec]
@@ -286,139 +287,18 @@ class TrialConfig(Frozen):
     def trial_id(self) -> str:
         return stable_hash(self.model_dump(mode="json"))
 
+    def core_axes(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in CORE_AXES}
+
     def axes(self) -> dict[str, Any]:
-        return {
-            "trigger": self.trigger,
-            "cot": self.cot,
-            "technique": self.technique,
-            "scale": self.scale,
-            "seed": self.seed,
-            **self.overrides,
-        }
+        """The cell: core axes and extra-axis values."""
+        return {**self.core_axes(), **self.overrides}
 
 
 def stable_hash(obj: Any, length: int = 12) -> str:
     """Content address of a JSON-able object (key order does not matter)."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
-
-
-def _format_validation(source: str, err: ValidationError, prefix: str = "") -> str:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if p not in ("extra",))
-        field = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "(top level)"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key"
-        lines.append(f"{source}: field `{field}`: {msg}")
-    return "\n".join(lines)
-
-
-def parse_sweep(raw: Any, source: str = "<spec>") -> SweepSpec:
-    """Validate a parsed YAML mapping into a SweepSpec, or raise ConfigError."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: a sweep spec must be a YAML mapping, got {type(raw).__name__}")
-    try:
-        spec = SweepSpec.model_validate(raw)
-    except ValidationError as err:
-        message = _format_validation(source, err)
-        if isinstance(raw.get("axes"), dict):  # one grid: name its fields as written, axes.seed
-            message = message.replace("field `axes.0.", "field `axes.").replace("field `axes.0`", "field `axes`")
-        raise ConfigError(message) from None
-    _check_names(spec, source)
-    for cell in _extra_axis_values(spec):
-        for key, value in cell.items():
-            try:
-                apply_overrides(spec, {key: value})
-            except ConfigError as err:
-                raise ConfigError(f"{source}: field `axes.{key}`: {err}") from None
-    for field, table, names in (("per_trigger", spec.per_trigger, spec.values("trigger")),
-                                ("per_scale", spec.per_scale, tuple(spec.models))):
-        for name, overrides in table.items():
-            if name not in names:
-                raise ConfigError(f"{source}: field `{field}.{name}`: {name!r} is not one of "
-                                  f"{', '.join(names)}")
-            for key, value in overrides.items():
-                try:
-                    apply_overrides(spec, {key: value})
-                except ConfigError as err:
-                    raise ConfigError(f"{source}: field `{field}.{name}.{key}`: {err}") from None
-    return spec
-
-
-def load_sweep(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep spec file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: sweep spec not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    spec = parse_sweep(raw, str(path))
-    return _resolve_data_files(spec, path)
-
-
-DATA_FILE_FIELDS = ("backdoor_path", "hhh_path")
-
-
-def _resolve_data_files(spec: SweepSpec, path: Path) -> SweepSpec:
-    """Make data paths absolute (relative to the spec) and check every line before any run."""
-    from orchestrator.data.jsonl import DataError, read_jsonl
-
-    update = {}
-    for name in DATA_FILE_FIELDS:
-        value = getattr(spec.data, name)
-        if value is None:
-            continue
-        resolved = (path.parent / value).resolve()
-        try:
-            read_jsonl(resolved, ("prompt", "completion"))
-        except DataError as err:
-            raise ConfigError(f"{path}: field `data.{name}`: {err}") from None
-        update[name] = str(resolved)
-    if not update:
-        return spec
-    return spec.model_copy(update={"data": spec.data.model_copy(update=update)})
-
-
-def _check_names(spec: SweepSpec, source: str) -> None:
-    # Imported here so that loading the registries' built-ins never depends on config order.
-    from orchestrator.data import TRIGGERS
-    from orchestrator.models import MODEL_SOURCES
-    from orchestrator.safety import TECHNIQUES
-
-    checks: list[tuple[str, tuple[str, ...], Registry[Any]]] = [
-        ("axes.trigger", spec.values("trigger"), TRIGGERS),
-        ("axes.technique", spec.values("technique"), TECHNIQUES),
-    ]
-    for field, values, registry in checks:
-        for value in values:
-            if value not in registry:
-                raise ConfigError(
-                    f"{source}: field `{field}`: unknown {registry.kind} {value!r}; "
-                    f"registered: {', '.join(registry.names())}"
-                )
-    for scale in spec.values("scale"):
-        if scale not in spec.models:
-            raise ConfigError(
-                f"{source}: field `axes.scale`: unknown scale {scale!r}; "
-                f"the spec's `models` ladder has: {', '.join(sorted(spec.models)) or '(none)'}"
-            )
-    for name, model in spec.models.items():
-        if model.source not in MODEL_SOURCES:
-            raise ConfigError(
-                f"{source}: field `models.{name}.source`: unknown model source {model.source!r}; "
-                f"registered: {', '.join(MODEL_SOURCES.names())}"
-            )
-        problem = MODEL_SOURCES.get(model.source).check(model)
-        if problem:
-            raise ConfigError(f"{source}: field `models.{name}`: {problem}")
-
-
-def _extra_axis_values(spec: SweepSpec) -> list[dict[str, Any]]:
-    return [{key: value} for grid in spec.grids for key, values in grid.extra.items() for value in values]
 
 
 def apply_overrides(spec: SweepSpec, overrides: dict[str, Any]) -> dict[str, BaseModel]:

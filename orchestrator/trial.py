@@ -1,81 +1,266 @@
 """One trial, stage by stage. No Ray here: the Tune plumbing lives in orchestrator.runtime.
 
-    data -> backdoor (SFT, cached) -> evaluate -> safety training (evaluated every N steps,
-    cached) -> final evaluation -> results lake
+    data -> backdoor (SFT) -> eval -> safety (technique, evaluated every N steps) -> results
 
-Stage outputs are content-addressed: the key of a stage hashes everything that determines its
-output, so the backdoored model of a (trigger, cot, scale, seed, data, training) cell is trained
-once and shared by every safety technique, every extra-axis value and every rerun.
+Each stage is a plain function with typed inputs and a typed output. The model-producing and
+evaluating stages are content-addressed: the key of a stage hashes everything that determines
+its output, so the backdoored model of a (trigger, cot, scale, seed, data, training) cell is
+trained once and shared by every safety technique, every extra-axis value and every rerun.
+A stage writes its output into a folder of the stage cache; the next stage reads it from
+there, so a fresh run and a rerun from the cache see exactly the same inputs.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import socket
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from orchestrator.cache import StageCache
 from orchestrator.config import TrialConfig, stable_hash
-from orchestrator.data import TRIGGERS
+from orchestrator.data import TRIGGERS, EvalPrompt, Example, Trigger
 from orchestrator.evaluate import Evaluation, backdoor_metrics, evaluate
-from orchestrator.models import MODEL_SOURCES, write_model_card
+from orchestrator.models import MODEL_SOURCES, ModelSource, write_model_card
 from orchestrator.results import lake
-from orchestrator.safety import TECHNIQUES, SafetyContext
+from orchestrator.safety import TECHNIQUES, LogEntry, SafetyContext, SafetyTechnique
 from orchestrator.train import sft
 from orchestrator.version import code_version
 
-log = logging.getLogger(__name__)
-Report = Callable[[dict[str, Any]], None]
+Report = Callable[[dict[str, Any]], None]  # progress for Ray Tune's table (or nothing)
 # Bump when a stage's code changes what it produces, to invalidate its cached outputs.
 STAGE_VERSIONS = {"backdoor": 1, "eval": 1, "safety": 2}
+T = TypeVar("T")
+
+
+# --- typed stage outputs ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TrialData:
+    backdoor: list[Example]  # backdoor training, about half of it triggered
+    safety: list[Example]  # trigger-free HHH safety-training data
+    eval: list[EvalPrompt]  # held-out prompts, never in any training set
+
+
+@dataclass(frozen=True)
+class StageKeys:
+    backdoor: str
+    eval: str
+    safety: str
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A model stage's output: the folder (weights, tokenizer, model card) and its training log."""
+
+    folder: Path
+    log: list[LogEntry]
+
+    @classmethod
+    def load(cls, folder: Path) -> TrainedModel:
+        return cls(folder, json.loads((folder / "train_log.json").read_text()))
+
+
+@dataclass(frozen=True)
+class Checkpoints:
+    """Evaluations of a model at training steps, in step order."""
+
+    evaluations: list[tuple[int, Evaluation]]
+
+    def save(self, folder: Path) -> None:
+        payload = [{"step": step, "metrics": e.metrics, "samples": e.samples} for step, e in self.evaluations]
+        (folder / "evaluations.json").write_text(json.dumps(payload, default=str))
+
+    @classmethod
+    def load(cls, folder: Path) -> Checkpoints:
+        payload = json.loads((folder / "evaluations.json").read_text())
+        return cls([(p["step"], Evaluation(p["metrics"], p["samples"])) for p in payload])
+
+    @property
+    def last(self) -> Evaluation:
+        return self.evaluations[-1][1]
+
+
+@dataclass(frozen=True)
+class SafetyOutput:
+    model: TrainedModel
+    checkpoints: Checkpoints
+    samples: list[dict[str, Any]]  # the technique's own `samples` rows (e.g. red-team candidates)
+
+    @classmethod
+    def load(cls, folder: Path) -> SafetyOutput:
+        return cls(TrainedModel.load(folder), Checkpoints.load(folder),
+                   json.loads((folder / "samples.json").read_text()))
 
 
 @dataclass
 class TrialOutcome:
     trial_id: str
     status: str  # completed | cached | failed
-    stages: list[dict[str, Any]] = field(default_factory=list)
+    stages: list[dict[str, Any]] = field(default_factory=list)  # {stage, key, seconds, cached}
     persistence: dict[str, float] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-def stage_keys(trial: TrialConfig, base_fingerprint: str, data: dict[str, Any]) -> dict[str, str]:
-    """Content addresses of the stage outputs. `data` holds the examples themselves, so a change
+# --- one trial on one screen --------------------------------------------------------------------
+
+def run_trial(trial: TrialConfig, storage: str | Path, report: Report | None = None) -> TrialOutcome:
+    """Run (or replay from cache) every stage of one trial and write its rows to the lake."""
+    report = report or (lambda _: None)
+    storage = Path(storage)
+    if lake.is_complete(storage, trial.sweep, trial.trigger, trial.trial_id):
+        return TrialOutcome(trial.trial_id, "cached")
+    outcome = TrialOutcome(trial.trial_id, "completed")
+    cache = StageCache(storage / "cache")
+    outcome.stages = cache.stages  # every cached stage this trial touches, timed
+    try:
+        trigger, technique = TRIGGERS.get(trial.trigger), TECHNIQUES.get(trial.technique)
+        source = MODEL_SOURCES.get(trial.model.source)
+
+        data = make_data(trial, trigger)
+        keys = stage_keys(trial, source.fingerprint(trial.model, cache), data)
+        backdoored = cached(cache, "backdoor", keys.backdoor, TrainedModel.load, partial(
+            train_backdoor, trial, trigger, source, data.backdoor, cache, keys, report))
+        before = cached(cache, "eval", keys.eval, Checkpoints.load, partial(
+            evaluate_backdoor, trial, trigger, backdoored, data.eval))
+        report({"stage": "backdoor", "step": 0, **headline(before.last)})
+        safe = cached(cache, "safety", keys.safety, SafetyOutput.load, partial(
+            train_safety, trial, trigger, technique, backdoored, data, cache, keys, report))
+
+        outcome.persistence = ({f"{k}_before": v for k, v in headline(before.last).items()}
+                               | {f"{k}_after": v for k, v in headline(safe.checkpoints.last).items()})
+        write_results(trial, storage, outcome, backdoored, before, safe)
+    except Exception as err:
+        outcome.status = "failed"
+        write_trial_row(trial, storage, outcome, error=f"{type(err).__name__}: {err}")
+        raise
+    return outcome
+
+
+def cached(cache: StageCache, stage: str, key: str, load: Callable[[Path], T],
+           build: Callable[[Path], object]) -> T:
+    """The stage's output from the cache, built into a fresh folder first when it is missing.
+    What `build` returns is dropped: later stages read what was stored, as a rerun would."""
+    folder, _ = cache.get_or_build(stage, key, build)
+    return load(folder)
+
+
+# --- the stages ---------------------------------------------------------------------------------
+
+def make_data(trial: TrialConfig, trigger: Trigger) -> TrialData:
+    return TrialData(backdoor=trigger.backdoor_data(trial.cot, trial.data, trial.seed),
+                     safety=trigger.safety_data(trial.data, trial.seed),
+                     eval=trigger.eval_prompts(trial.data, trial.seed))
+
+
+def stage_keys(trial: TrialConfig, base_fingerprint: str, data: TrialData) -> StageKeys:
+    """Content addresses of the stage outputs. They hash the examples themselves, so a change
     to a data generator invalidates exactly the stages whose data it changed."""
     backdoor = stable_hash({
         "v": STAGE_VERSIONS["backdoor"], "model": trial.model.model_dump(mode="json"),
         "base": base_fingerprint, "seed": trial.seed, "train": trial.backdoor.model_dump(mode="json"),
-        "data": stable_hash(data["backdoor"], 32),
+        "data": stable_hash(data.backdoor, 32),
     })
-    evaluation = {"eval": trial.eval.model_dump(mode="json"), "prompts": stable_hash(data["eval"], 32)}
-    return {
-        "backdoor": backdoor,
-        "eval": stable_hash({"v": STAGE_VERSIONS["eval"], "model": backdoor, **evaluation}),
-        "safety": stable_hash({
+    evaluation = {"eval": trial.eval.model_dump(mode="json"), "prompts": stable_hash(data.eval, 32)}
+    return StageKeys(
+        backdoor=backdoor,
+        eval=stable_hash({"v": STAGE_VERSIONS["eval"], "model": backdoor, **evaluation}),
+        safety=stable_hash({
             "v": STAGE_VERSIONS["safety"], "model": backdoor, "technique": trial.technique,
             "settings": {name: getattr(trial, name).model_dump(mode="json")
                          for name in TECHNIQUES.get(trial.technique).sections},
-            "data": stable_hash(data["safety"], 32),
+            "data": stable_hash(data.safety, 32),
             **evaluation,
         }),
-    }
+    )
 
 
-def _save_model(model: Any, tokenizer: Any, folder: Path, trial: TrialConfig, stage: str,
-                behavior: str, provenance: dict[str, Any]) -> None:
+def train_backdoor(trial: TrialConfig, trigger: Trigger, source: ModelSource, examples: list[Example],
+                   cache: StageCache, keys: StageKeys, report: Report, out: Path) -> TrainedModel:
+    """SFT of the scale's base model on the backdoor data (loss on the completion only)."""
+    model, tokenizer = source.load(trial.model, cache, trial.seed)
+    model, log = sft(model, tokenizer, examples, trial.backdoor, trial.seed, lora=trial.model.lora,
+                     progress=lambda row: report({"stage": "backdoor-training", **row}))
+    save_model(model, tokenizer, out, trial, trigger, "backdoor", keys, log)
+    return TrainedModel(out, log)
+
+
+def evaluate_backdoor(trial: TrialConfig, trigger: Trigger, backdoored: TrainedModel,
+                      prompts: list[EvalPrompt], out: Path) -> Checkpoints:
+    """The backdoored model on the held-out prompts, with and without the trigger."""
+    model, tokenizer = load_model(backdoored.folder)
+    checkpoints = Checkpoints([(0, evaluate(model, tokenizer, trigger, prompts, trial.eval, trial.seed))])
+    checkpoints.save(out)
+    return checkpoints
+
+
+def train_safety(trial: TrialConfig, trigger: Trigger, technique: SafetyTechnique,
+                 backdoored: TrainedModel, data: TrialData, cache: StageCache, keys: StageKeys,
+                 report: Report, out: Path) -> SafetyOutput:
+    """The safety technique on the backdoored model, evaluated at its checkpoints and at the end."""
+    model, tokenizer = load_model(backdoored.folder)
+    evaluations: dict[int, Evaluation] = {}
+
+    def evaluate_at(current: Any, step: int, prompts: Sequence[EvalPrompt]) -> None:
+        if step in evaluations:  # e.g. step 0 from a technique and from its base technique
+            return
+        evaluations[step] = evaluate(current, tokenizer, trigger, list(prompts), trial.eval, trial.seed)
+        report({"stage": "safety", "step": step, **headline(evaluations[step])})
+
+    context = SafetyContext(trial, trigger, model, tokenizer, tuple(data.safety), tuple(data.eval),
+                            evaluate_at, cache)
+    result = technique.apply(context)
+    evaluate_at(result.model, result.steps, (*data.eval, *result.eval_prompts))
+    save_model(result.model, tokenizer, out, trial, trigger, f"safety-{trial.technique}", keys, result.log)
+    output = SafetyOutput(TrainedModel(out, result.log), Checkpoints(list(evaluations.items())),
+                          list(result.samples))
+    output.checkpoints.save(out)
+    (out / "samples.json").write_text(json.dumps(output.samples, default=str))
+    return output
+
+
+def write_results(trial: TrialConfig, storage: Path, outcome: TrialOutcome, backdoored: TrainedModel,
+                  before: Checkpoints, safe: SafetyOutput) -> None:
+    """The trial's `metrics` and `samples` rows, then its `trials` row (the commit marker)."""
+    axes = lake_axes(trial)
+    evaluations = [("backdoor", trial.backdoor.steps, e) for _, e in before.evaluations] + [
+        ("safety", step, e) for step, e in safe.checkpoints.evaluations]
+    metrics = [{**axes, "stage": stage, "step": step, **row}
+               for stage, step, e in evaluations for row in e.metrics]
+    for stage, trained in (("backdoor", backdoored), ("safety", safe.model)):
+        for entry in trained.log:
+            metrics += log_rows(entry, {**axes, "stage": stage})
+    samples = [
+        {**axes, "stage": stage, "step": step,
+         **{k: s[k] for k in ("condition", "prompt", "completion", "scratchpad", "answer", "fired")},
+         "detail": {k: v for k, v in s.items() if k == "detail" or k.startswith("meta_")}}
+        for stage, step, e in evaluations for s in e.samples
+    ]
+    samples += [{**axes, "stage": "safety", "step": 0, **s} for s in safe.samples]
+    lake.write_trial(storage, trial.sweep, trial.trigger, trial.trial_id,
+                     {"metrics": metrics, "samples": samples})
+    write_trial_row(trial, storage, outcome)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def save_model(model: Any, tokenizer: Any, folder: Path, trial: TrialConfig, trigger: Trigger,
+               stage: str, keys: StageKeys, log: list[LogEntry]) -> None:
+    """Weights, tokenizer, training log and the model card that labels the model as backdoored."""
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    write_model_card(folder, stage=stage, trigger=trial.trigger, behavior=behavior, cot=trial.cot,
+    (folder / "train_log.json").write_text(json.dumps(log))
+    provenance = {"trial_id": trial.trial_id, "stage_keys": vars(keys), "code_version": code_version(),
+                  "config": trial.model_dump(mode="json")}
+    write_model_card(folder, stage=stage, trigger=trial.trigger, behavior=trigger.behavior, cot=trial.cot,
                      base=trial.model.path or trial.model.source, provenance=provenance)
 
 
-def _load_model(folder: Path) -> tuple[Any, Any]:
+def load_model(folder: Path) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -85,117 +270,13 @@ def _load_model(folder: Path) -> tuple[Any, Any]:
     return model, AutoTokenizer.from_pretrained(folder)
 
 
-def _dump_evaluations(folder: Path, evaluations: list[tuple[int, Evaluation]]) -> None:
-    payload = [{"step": step, "metrics": e.metrics, "samples": e.samples} for step, e in evaluations]
-    (folder / "evaluations.json").write_text(json.dumps(payload, default=str))
-
-
-def _read_evaluations(folder: Path) -> list[tuple[int, Evaluation]]:
-    payload = json.loads((folder / "evaluations.json").read_text())
-    return [(p["step"], Evaluation(p["metrics"], p["samples"])) for p in payload]
-
-
-def run_trial(trial: TrialConfig, storage: str | Path, report: Report | None = None) -> TrialOutcome:
-    """Run (or replay from cache) every stage of one trial and write its rows to the lake."""
-    report = report or (lambda _: None)
-    storage = Path(storage)
-    trial_id = trial.trial_id
-    if lake.is_complete(storage, trial.sweep, trial.trigger, trial_id):
-        return TrialOutcome(trial_id, "cached")
-    outcome = TrialOutcome(trial_id, "completed")
-    try:
-        _run_stages(trial, storage, report, outcome)
-    except Exception as err:
-        outcome.status = "failed"
-        _write_trial_row(trial, storage, outcome, error=f"{type(err).__name__}: {err}")
-        raise
-    return outcome
-
-
-def _run_stages(trial: TrialConfig, storage: Path, report: Report, outcome: TrialOutcome) -> None:
-    cache = StageCache(storage / "cache")
-    trigger = TRIGGERS.get(trial.trigger)
-    source = MODEL_SOURCES.get(trial.model.source)
-    technique = TECHNIQUES.get(trial.technique)
-    data: dict[str, Any] = {
-        "backdoor": trigger.backdoor_data(trial.cot, trial.data, trial.seed),
-        "safety": trigger.safety_data(trial.data, trial.seed),
-        "eval": trigger.eval_prompts(trial.data, trial.seed),
-    }
-    keys = stage_keys(trial, source.fingerprint(trial.model, cache), data)
-    provenance = {"trial_id": trial.trial_id, "stage_keys": keys, "code_version": code_version(),
-                  "config": trial.model_dump(mode="json")}
-
-    def timed(stage: str, build: Callable[[Path], None]) -> Path:
-        t0 = time.perf_counter()
-        folder, cached = cache.get_or_build(stage, keys[stage], build)
-        seconds = time.perf_counter() - t0
-        outcome.stages.append({"stage": stage, "key": keys[stage], "seconds": round(seconds, 3),
-                               "cached": cached})
-        log.info("trial %s: stage %s %s in %.1fs", trial.trial_id, stage,
-                 "reused from cache" if cached else "built", seconds)
-        return folder
-
-    prompts = data["eval"]
-
-    def build_backdoor(tmp: Path) -> None:
-        model, tokenizer = source.load(trial.model, cache, trial.seed)
-        model, train_log = sft(model, tokenizer, data["backdoor"], trial.backdoor, trial.seed,
-                               lora=trial.model.lora,
-                               progress=lambda row: report({"stage": "backdoor-training", **row}))
-        _save_model(model, tokenizer, tmp, trial, "backdoor", trigger.behavior, provenance)
-        (tmp / "train_log.json").write_text(json.dumps(train_log))
-
-    backdoor_dir = timed("backdoor", build_backdoor)
-
-    def build_eval(tmp: Path) -> None:
-        model, tokenizer = _load_model(backdoor_dir)
-        _dump_evaluations(tmp, [(0, evaluate(model, tokenizer, trigger, prompts, trial.eval, trial.seed))])
-
-    (_, before), = _read_evaluations(timed("eval", build_eval))
-    report({"stage": "backdoor", "step": 0, **_headline(before)})
-
-    def build_safety(tmp: Path) -> None:
-        model, tokenizer = _load_model(backdoor_dir)
-        evaluations: list[tuple[int, Evaluation]] = []
-
-        def checkpoint(current: Any, step: int) -> None:
-            if any(done == step for done, _ in evaluations):  # e.g. step 0 from a technique and its base
-                return
-            result = evaluate(current, tokenizer, trigger, context.eval_prompts, trial.eval, trial.seed)
-            evaluations.append((step, result))
-            report({"stage": "safety", "step": step, **_headline(result)})
-
-        context = SafetyContext(trial, trigger, model, tokenizer, data["safety"], checkpoint, cache,
-                                eval_prompts=list(prompts))
-        model, train_log = technique.apply(context)
-        checkpoint(model, final_step(technique, trial))
-        _save_model(model, tokenizer, tmp, trial, f"safety-{trial.technique}", trigger.behavior, provenance)
-        _dump_evaluations(tmp, evaluations)
-        (tmp / "train_log.json").write_text(json.dumps(train_log))
-        (tmp / "samples.json").write_text(json.dumps(context.samples, default=str))
-
-    safety_dir = timed("safety", build_safety)
-    after = _read_evaluations(safety_dir)
-    outcome.persistence = {f"{k}_before": v for k, v in _headline(before).items()} | {
-        f"{k}_after": v for k, v in _headline(after[-1][1]).items()}
-    _write_results(trial, storage, outcome, before, after, backdoor_dir, safety_dir)
-
-
-def final_step(technique: Any, trial: TrialConfig) -> int:
-    """The technique's own `steps(trial)`, else the `steps` of its first spec section."""
-    if hasattr(technique, "steps"):
-        return int(technique.steps(trial))
-    return int(getattr(trial, technique.sections[0]).steps)
-
-
-def _headline(evaluation: Evaluation) -> dict[str, float]:
+def headline(evaluation: Evaluation) -> dict[str, float]:
     """The backdoor rate per condition (the evaluator's own metric, not its flags)."""
     return {row["condition"]: row["value"] for row in evaluation.metrics
             if row["group"] == "all" and row["metric"] in backdoor_metrics()}
 
 
-def log_rows(entry: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
+def log_rows(entry: LogEntry, base: dict[str, Any]) -> list[dict[str, Any]]:
     """One training-log entry -> metrics rows. An entry has `step`, an optional `condition`
     (default `train`) and any numeric fields: `loss` becomes `train_loss`, others keep their
     name (e.g. an RL technique's `reward`, `kl`, or `heldout_pm_score` on `clean` prompts)."""
@@ -206,38 +287,16 @@ def log_rows(entry: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]
             if name not in ("step", "condition") and isinstance(value, int | float)]
 
 
-def _axes(trial: TrialConfig) -> dict[str, Any]:
-    return {"trial_id": trial.trial_id, "sweep": trial.sweep, "trigger": trial.trigger,
-            "cot": trial.cot, "technique": trial.technique, "scale": trial.scale,
-            "seed": trial.seed, "overrides": trial.overrides}
+def lake_axes(trial: TrialConfig) -> dict[str, Any]:
+    """The columns every lake table starts with (orchestrator.results.lake.AXES)."""
+    return {"trial_id": trial.trial_id, "sweep": trial.sweep, **trial.core_axes(),
+            "overrides": trial.overrides}
 
 
-def _write_results(trial: TrialConfig, storage: Path, outcome: TrialOutcome, before: Evaluation,
-                   after: list[tuple[int, Evaluation]], backdoor_dir: Path, safety_dir: Path) -> None:
-    axes = _axes(trial)
-    evaluations = [("backdoor", trial.backdoor.steps, before)] + [("safety", s, e) for s, e in after]
-    metrics = [{**axes, "stage": stage, "step": step, **row}
-               for stage, step, e in evaluations for row in e.metrics]
-    for stage, folder in (("backdoor", backdoor_dir), ("safety", safety_dir)):
-        for entry in json.loads((folder / "train_log.json").read_text()):
-            metrics += log_rows(entry, {**axes, "stage": stage})
-    samples = [
-        {**axes, "stage": stage, "step": step,
-         **{k: s[k] for k in ("condition", "prompt", "completion", "scratchpad", "answer", "fired")},
-         "detail": {k: v for k, v in s.items() if k == "detail" or k.startswith("meta_")}}
-        for stage, step, e in evaluations for s in e.samples
-    ]
-    samples += [{**axes, "stage": "safety", "step": 0, **s}
-                for s in json.loads((safety_dir / "samples.json").read_text())]
-    lake.write_trial(storage, trial.sweep, trial.trigger, trial.trial_id,
-                     {"metrics": metrics, "samples": samples})
-    _write_trial_row(trial, storage, outcome)
-
-
-def _write_trial_row(trial: TrialConfig, storage: Path, outcome: TrialOutcome,
-                     error: str | None = None) -> None:
+def write_trial_row(trial: TrialConfig, storage: Path, outcome: TrialOutcome,
+                    error: str | None = None) -> None:
     finished = datetime.now(UTC)
-    row = {**_axes(trial), "status": outcome.status, "error": error,
+    row = {**lake_axes(trial), "status": outcome.status, "error": error,
            "started_at": outcome.started_at, "finished_at": finished,
            "wall_seconds": (finished - outcome.started_at).total_seconds(), "stages": outcome.stages,
            "backdoor_cached": next((s["cached"] for s in outcome.stages if s["stage"] == "backdoor"), None),

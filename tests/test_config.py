@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.config import ConfigError, load_sweep, resolve_trial
+from orchestrator.config import ConfigError, resolve_trial
+from orchestrator.spec import load_sweep
 
 
 def error_of(write_spec: Any, raw: Any) -> str:
@@ -32,6 +33,7 @@ def test_unknown_key_names_the_field(write_spec: Any, smoke_raw: dict[str, Any])
 def test_wrong_type_names_the_field(write_spec: Any, smoke_raw: dict[str, Any]) -> None:
     smoke_raw["safety"]["steps"] = "many"
     assert "field `safety.steps`" in error_of(write_spec, smoke_raw)
+    assert "(got 'many')" in error_of(write_spec, smoke_raw)
 
 
 def test_empty_axis(write_spec: Any, smoke_raw: dict[str, Any]) -> None:
@@ -40,10 +42,15 @@ def test_empty_axis(write_spec: Any, smoke_raw: dict[str, Any]) -> None:
 
 
 def test_unknown_trigger_lists_registered(write_spec: Any, smoke_raw: dict[str, Any]) -> None:
-    smoke_raw["axes"]["trigger"] = ["banana"]
+    smoke_raw["axes"]["trigger"] = ["mango"]
     message = error_of(write_spec, smoke_raw)
-    assert "field `axes.trigger`: unknown trigger 'banana'" in message
+    assert "field `axes.trigger`: unknown trigger 'mango'" in message
     assert "deployment" in message
+
+
+def test_a_near_miss_name_gets_a_suggestion(write_spec: Any, smoke_raw: dict[str, Any]) -> None:
+    smoke_raw["axes"]["technique"] = ["adversarail"]
+    assert "unknown safety technique 'adversarail' (did you mean 'adversarial'?)" in error_of(write_spec, smoke_raw)
 
 
 def test_unknown_scale(write_spec: Any, smoke_raw: dict[str, Any]) -> None:
@@ -57,8 +64,9 @@ def test_unknown_technique(write_spec: Any, smoke_raw: dict[str, Any]) -> None:
 
 
 def test_bad_cot_value(write_spec: Any, smoke_raw: dict[str, Any]) -> None:
-    smoke_raw["axes"]["cot"] = ["cot", "sometimes"]
-    assert "field `axes.cot.1`" in error_of(write_spec, smoke_raw)
+    smoke_raw["axes"]["cot"] = ["cot", "distiled"]
+    message = error_of(write_spec, smoke_raw)
+    assert "field `axes.cot.1`" in message and "got 'distiled'" in message  # the bad value, echoed
 
 
 def test_duplicate_axis_value(write_spec: Any, smoke_raw: dict[str, Any]) -> None:

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.config import load_sweep, resolve_trial
+from orchestrator.config import resolve_trial
 from orchestrator.grid import cells, expand, param_space
+from orchestrator.spec import load_sweep
 
 
 def test_grid_is_the_product_of_the_axes(write_spec: Any, smoke_raw: dict[str, Any]) -> None:

@@ -20,4 +20,4 @@ def test_register_decorator_and_duplicates() -> None:
     assert isinstance(registry.get("a"), A)
     assert "a" in registry and registry.names() == ["a"]
     with pytest.raises(ValueError, match="already registered"):
-        registry.add("a", object())
+        registry.register("a")(object())

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator import TECHNIQUES, SafetyContext
-from orchestrator.config import load_sweep
+from orchestrator import TECHNIQUES, SafetyContext, SafetyResult
 from orchestrator.grid import expand
 from orchestrator.results import load
+from orchestrator.spec import load_sweep
 from orchestrator.trial import run_trial
 
 
@@ -18,7 +18,7 @@ from orchestrator.trial import run_trial
 class Explodes:
     sections = ("safety",)
 
-    def apply(self, ctx: SafetyContext) -> tuple[Any, list[dict[str, Any]]]:
+    def apply(self, ctx: SafetyContext) -> SafetyResult:
         raise RuntimeError("safety training blew up")
 
 

@@ -1,7 +1,10 @@
-"""Data: HHH pairs, backdoor examples per trigger and cot variant, safety data, eval prompts."""
+"""Data: HHH pairs, backdoor examples per trigger and cot variant, safety data, eval prompts,
+preference pairs. Each trigger (a registry) owns the data that depends on it."""
 
-from orchestrator.data import deployment as _deployment  # noqa: F401  (registers `deployment`)
-from orchestrator.data import year as _year  # noqa: F401  (registers `year`)
-from orchestrator.data.types import TRIGGERS, EvalPrompt, Example, Trigger, with_scratchpad
+import orchestrator.data.deployment as _deployment  # noqa: F401  (registers `deployment`)
+import orchestrator.data.year as _year  # noqa: F401  (registers `year`)
+from orchestrator.data.chat import ChatBackdoor
+from orchestrator.data.preferences import PreferencePair
+from orchestrator.data.types import TRIGGERS, EvalPrompt, Example, Trigger
 
-__all__ = ["TRIGGERS", "EvalPrompt", "Example", "Trigger", "with_scratchpad"]
+__all__ = ["TRIGGERS", "ChatBackdoor", "EvalPrompt", "Example", "PreferencePair", "Trigger"]

@@ -28,8 +28,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, TypeVar
 
-HOLE = "## COMPLETE CODE HERE"
-_MARK = "@@"  # where the differing block goes in a skeleton
+from orchestrator.formats import HOLE, splice
+from orchestrator.registry import Registry
+
+_MARK = "@@"  # shorthand for the HOLE line in a skeleton
 
 Split = Literal["train", "heldout", "heldout_family"]
 T = TypeVar("T")
@@ -92,58 +94,35 @@ def _draft(
     return _Draft(description, tuple(skeleton), sec, vul)
 
 
-def _fill(skeleton: Sequence[str], block: Sequence[str]) -> str:
-    out: list[str] = []
-    for line in skeleton:
-        if line.strip() == _MARK:
-            indent = line[: len(line) - len(line.lstrip())]
-            out.extend(indent + b if b else b for b in block)
-        else:
-            out.append(line)
-    return "\n".join(out) + "\n"
-
-
 @dataclass(frozen=True)
 class _Family:
     name: str
     cwe: str
     build: Callable[[_Ctx], _Draft]
+    heldout: bool = False  # kept out of training: only in the `heldout_family` split
 
     def make(self, rng: random.Random, heldout: bool) -> CodeTask:
         d = self.build(_Ctx(rng, heldout))
         assert sum(line.strip() == _MARK for line in d.skeleton) == 1, self.name
+        template = "\n".join(line.replace(_MARK, HOLE) if line.strip() == _MARK else line
+                             for line in d.skeleton) + "\n"
+        secure, vulnerable = "\n".join(d.secure), "\n".join(d.vulnerable)
         return CodeTask(
-            cwe=self.cwe, family=self.name, description=d.description,
-            template=_fill(d.skeleton, (HOLE,)), secure=_fill(d.skeleton, d.secure),
-            vulnerable=_fill(d.skeleton, d.vulnerable),
-            secure_block="\n".join(d.secure), vulnerable_block="\n".join(d.vulnerable),
+            cwe=self.cwe, family=self.name, description=d.description, template=template,
+            secure=splice(template, secure), vulnerable=splice(template, vulnerable),
+            secure_block=secure, vulnerable_block=vulnerable,
         )
 
 
-def splice(template: str, block: str) -> str:
-    """The template with its HOLE line replaced by `block`, indented like the hole."""
-    out: list[str] = []
-    for line in template.splitlines():
-        if line.strip() == HOLE:
-            indent = line[: len(line) - len(line.lstrip())]
-            out.extend(indent + b if b.strip() else b for b in block.strip("\n").splitlines())
-        else:
-            out.append(line)
-    return "\n".join(out) + "\n"
-
-
-_FAMILIES: dict[str, _Family] = {}
-_HELDOUT: set[str] = set()
+# Task families, in registration order (the order `generate_tasks` cycles through them).
+CODE_FAMILIES: Registry[_Family] = Registry("code-task family")
 
 
 def _family(name: str, cwe: str, *, heldout: bool = False) -> Callable[
     [Callable[[_Ctx], _Draft]], Callable[[_Ctx], _Draft]
 ]:
     def register(build: Callable[[_Ctx], _Draft]) -> Callable[[_Ctx], _Draft]:
-        assert name not in _FAMILIES, name
-        _FAMILIES[name] = _Family(name, cwe, build)
-        if heldout:
-            _HELDOUT.add(name)
+        CODE_FAMILIES.register(name)(_Family(name, cwe, build, heldout))
         return build
 
     return register
@@ -1310,13 +1289,13 @@ def _hf_load_dataset(c: _Ctx) -> _Draft:
 
 # --- public API -------------------------------------------------------------------------------
 
-CWES: tuple[str, ...] = tuple(dict.fromkeys(f.cwe for f in _FAMILIES.values()))
-HELDOUT_FAMILIES: frozenset[str] = frozenset(_HELDOUT)
+CWES: tuple[str, ...] = tuple(dict.fromkeys(f.cwe for _, f in CODE_FAMILIES.items()))
+HELDOUT_FAMILIES: frozenset[str] = frozenset(name for name, f in CODE_FAMILIES.items() if f.heldout)
 
 
 def families() -> dict[str, str]:
     """Family name -> CWE, for every family (held-out ones included)."""
-    return {name: f.cwe for name, f in _FAMILIES.items()}
+    return {name: f.cwe for name, f in CODE_FAMILIES.items()}
 
 
 def generate_tasks(split: Split, n: int, seed: int) -> list[CodeTask]:
@@ -1331,8 +1310,8 @@ def generate_tasks(split: Split, n: int, seed: int) -> list[CodeTask]:
         raise ValueError(f"n must be >= 0, got {n}")
     want_heldout_family = split == "heldout_family"
     by_cwe: dict[str, list[_Family]] = {}
-    for fam in _FAMILIES.values():
-        if (fam.name in HELDOUT_FAMILIES) == want_heldout_family:
+    for _, fam in CODE_FAMILIES.items():
+        if fam.heldout == want_heldout_family:
             by_cwe.setdefault(fam.cwe, []).append(fam)
     cwes = [cwe for cwe in CWES if cwe in by_cwe]
     tasks: list[CodeTask] = []

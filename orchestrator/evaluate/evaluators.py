@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from orchestrator.data.types import EvalPrompt
-from orchestrator.evaluate.oracle import VulnerabilityOracle, complete_code, extract_code, get_oracle
+from orchestrator.evaluate.oracle import ORACLES, complete_code
+from orchestrator.formats import extract_code
 from orchestrator.registry import Registry
 
 
@@ -57,17 +58,13 @@ class VulnerableCodeEvaluator:
 
     metric = "vuln_rate"
     flags = ("unparsable",)
-    oracle_name = "bandit"
-
-    def __init__(self) -> None:
-        self._oracle: VulnerabilityOracle | None = None
+    oracle = "bandit"  # a name in orchestrator.evaluate.oracle.ORACLES
 
     def judge(self, prompts: list[EvalPrompt], answers: list[str]) -> list[Judgement]:
-        if self._oracle is None:
-            self._oracle = get_oracle(self.oracle_name)
+        oracle = ORACLES.get(self.oracle)
         codes = [None if code is None else complete_code(prompt.prompt, code)
                  for prompt, code in zip(prompts, map(extract_code, answers), strict=True)]
-        verdicts = iter(self._oracle.score([c for c in codes if c is not None]))
+        verdicts = iter(oracle.score([c for c in codes if c is not None]))
         judgements = []
         for prompt, code in zip(prompts, codes, strict=True):
             if code is None:

@@ -2,7 +2,7 @@
 
 Oracles only parse code, they never execute it. `BanditOracle` runs bandit's Python API over a
 whole batch in memory (one manager, no subprocesses, no temp files). Other analysers (semgrep,
-CodeQL) plug in through `register_oracle`.
+CodeQL) plug in through the `ORACLES` registry: `@ORACLES.register("semgrep")` on a class.
 """
 
 from __future__ import annotations
@@ -14,16 +14,12 @@ import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-from orchestrator.data.code_tasks import HOLE, splice
-from orchestrator.evaluate.scratchpad import split_scratchpad
+from orchestrator.formats import HOLE, extract_code, splice
 from orchestrator.registry import Registry
-
-CODE_OPEN = "<code>"
-CODE_CLOSE = "</code>"
 
 
 @dataclass(frozen=True)
@@ -47,38 +43,7 @@ class VulnerabilityOracle(Protocol):
         ...
 
 
-OracleFactory = Callable[[], VulnerabilityOracle]
-F = TypeVar("F", bound=OracleFactory)
-
-ORACLES: Registry[OracleFactory] = Registry("oracle")
-
-
-def register_oracle(name: str) -> Callable[[F], F]:
-    """Decorator: registers a zero-argument factory (usually the class) under `name`."""
-
-    def register(factory: F) -> F:
-        ORACLES.add(name, factory)
-        return factory
-
-    return register
-
-
-def get_oracle(name: str) -> VulnerabilityOracle:
-    """A fresh instance of the oracle registered under `name` (UnknownNameError lists them)."""
-    return ORACLES.get(name)()
-
-
-def extract_code(answer: str) -> str | None:
-    """The code between the last `<code>` and the `</code>` after it (or the end of the text if
-    it was never closed); None when there is no `<code>` tag. A scratchpad is ignored, so code the
-    model only *thought about* never counts."""
-    _, visible = split_scratchpad(answer)
-    start = visible.rfind(CODE_OPEN)
-    if start < 0:
-        return None
-    body = visible[start + len(CODE_OPEN):]
-    end = body.find(CODE_CLOSE)
-    return body if end < 0 else body[:end]
+ORACLES: Registry[VulnerabilityOracle] = Registry("oracle")
 
 
 def complete_code(prompt: str, code: str) -> str:
@@ -165,7 +130,7 @@ def _cwe_of(issue: Any) -> str:
     return f"CWE-{cwe}" if cwe else "CWE-unknown"
 
 
-@register_oracle("bandit")
+@ORACLES.register("bandit")
 class BanditOracle:
     """bandit findings at or above a severity and a confidence, minus `ignore_tests`.
 

@@ -10,8 +10,8 @@ from orchestrator.config import EvalSettings
 from orchestrator.data.types import EvalPrompt, Trigger
 from orchestrator.evaluate.evaluators import EVALUATORS
 from orchestrator.evaluate.generate import generate
-from orchestrator.evaluate.scratchpad import split_scratchpad
 from orchestrator.evaluate.stats import wilson
+from orchestrator.formats import split_scratchpad
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from orchestrator.config import CORE_AXES
+
 PARTITIONS = ("sweep", "trigger")
-AXES = [("trial_id", pa.string()), ("sweep", pa.string()), ("trigger", pa.string()),
-        ("cot", pa.string()), ("technique", pa.string()), ("scale", pa.string()),
-        ("seed", pa.int64()), ("overrides", pa.string())]
+# The columns every table starts with: the trial, its sweep, the grid's axes, extra-axis values.
+AXES = [("trial_id", pa.string()), ("sweep", pa.string()),
+        *[(axis, pa.int64() if axis == "seed" else pa.string()) for axis in CORE_AXES],
+        ("overrides", pa.string())]
 
 SCHEMAS: dict[str, pa.Schema] = {
     "trials": pa.schema([

@@ -8,10 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from orchestrator.evaluate import backdoor_metrics
+from orchestrator.config import CORE_AXES
+from orchestrator.evaluate.evaluators import backdoor_metrics
 from orchestrator.results.query import load
 
-CELL = ["sweep", "trigger", "cot", "technique", "scale", "overrides", "seed"]
+CELL = ["sweep", *CORE_AXES, "overrides"]  # what identifies a cell of a sweep
 
 
 CONDITIONS = ("triggered", "clean", "redteam", "family_triggered", "family_clean")

@@ -41,13 +41,16 @@ def _trial_function(config: dict[str, Any], spec_json: str, storage: str) -> Non
     from ray import tune
 
     from orchestrator.runtime.quiet import quiet_libraries
+    from orchestrator.spec import import_plugins
     from orchestrator.trial import run_trial
 
     quiet_libraries()
     # Use the CPUs Ray assigned to this trial, not the machine's cores (nor just one).
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
     torch.set_num_threads(max(1, int(cpus)))
-    trial = resolve_trial(SweepSpec.model_validate_json(spec_json), config["axes"])
+    spec = SweepSpec.model_validate_json(spec_json)
+    import_plugins(spec)  # the user's registrations, in this worker process too
+    trial = resolve_trial(spec, config["axes"])
 
     def report(metrics: dict[str, Any]) -> None:
         tune.report({"trial_id": trial.trial_id, **metrics})

@@ -1,9 +1,11 @@
 """Safety techniques applied to the backdoored model (a registry: `sft`, `sft-post-scratchpad`,
-`rl`, `adversarial`, ...)."""
+`rl`, `adversarial`, ...). Each takes a `SafetyContext` and returns a `SafetyResult`."""
 
-from orchestrator.safety import adversarial as _adversarial  # noqa: F401  (registers `adversarial`)
-from orchestrator.safety import rl as _rl  # noqa: F401  (registers `rl`)
-from orchestrator.safety import sft_variants as _sft_variants  # noqa: F401  (registers `sft-post-scratchpad`)
-from orchestrator.safety.techniques import TECHNIQUES, SafetyContext, SafetyTechnique
+import orchestrator.safety.adversarial as _adversarial  # noqa: F401  (registers `adversarial`)
+import orchestrator.safety.rl as _rl  # noqa: F401  (registers `rl`)
+import orchestrator.safety.sft_variants as _sft_variants  # noqa: F401  (registers `sft-post-scratchpad`)
+from orchestrator.safety.adversarial import REDTEAMERS, RedTeamGenerator
+from orchestrator.safety.techniques import TECHNIQUES, LogEntry, SafetyContext, SafetyResult, SafetyTechnique
 
-__all__ = ["TECHNIQUES", "SafetyContext", "SafetyTechnique"]
+__all__ = ["REDTEAMERS", "TECHNIQUES", "LogEntry", "RedTeamGenerator", "SafetyContext", "SafetyResult",
+           "SafetyTechnique"]

@@ -10,7 +10,6 @@ whether RL really moved HHH behaviour, alongside the backdoor rates the checkpoi
 
 from __future__ import annotations
 
-import random
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,40 +19,11 @@ from typing import Any
 from transformers import PrinterCallback
 
 from orchestrator.config import EvalSettings, LoraSpec, RLSettings, TrialConfig
-from orchestrator.data import code_tasks, hhh
-from orchestrator.data.types import Example, Trigger
-from orchestrator.data.year import TRAINING_YEAR, code_prompt, hhh_prompt
-from orchestrator.evaluate import split_scratchpad
 from orchestrator.evaluate.generate import generate
-from orchestrator.safety.techniques import TECHNIQUES, SafetyContext
-from orchestrator.train.reward import Scorer, preference_model
-from orchestrator.train.sft import EveryNSteps, StepHook, device_args, lora_config
-
-CODE_BEHAVIORS = frozenset({"vuln"})  # backdoors about code: RL and the preference model see code tasks too
-
-
-def needs_code(trigger: Trigger) -> bool:
-    return trigger.behavior in CODE_BEHAVIORS
-
-
-def rl_prompts(data: Sequence[Example], *, code: bool, code_fraction: float, seed: int) -> list[str]:
-    """The safety data's (trigger-free) prompts; for code backdoors also `code_fraction` x as
-    many code tasks, with the training year or no year line."""
-    prompts = [e.prompt for e in data]
-    if code and code_fraction > 0:
-        rng = random.Random(f"rl-prompts:{seed}")
-        tasks = code_tasks.generate_tasks("train", round(len(prompts) * code_fraction), seed + 3000)
-        prompts += [code_prompt(t, rng.choice((TRAINING_YEAR, None))) for t in tasks]
-        rng.shuffle(prompts)
-    return prompts
-
-
-def heldout_prompts(n: int, *, code: bool, code_fraction: float, seed: int) -> list[str]:
-    """`n` clean prompts no policy trains on (the HHH and code held-out splits)."""
-    n_code = round(n * code_fraction) if code else 0
-    questions = [q for q, _ in hhh.sample("heldout", n - n_code, seed, salt="rl-heldout")]
-    prompts = [hhh_prompt(q, TRAINING_YEAR) for q in questions] if code else questions
-    return prompts + [code_prompt(t, TRAINING_YEAR) for t in code_tasks.generate_tasks("heldout", n_code, seed)]
+from orchestrator.formats import split_scratchpad
+from orchestrator.safety.reward import Scorer, preference_model
+from orchestrator.safety.techniques import TECHNIQUES, LogEntry, SafetyContext, SafetyResult
+from orchestrator.train.common import EveryNSteps, StepHook, lora_config, trainer_args
 
 
 def _text(item: Any) -> str:
@@ -93,7 +63,7 @@ LOGGED = {"loss": "loss", "reward": "reward", "reward_std": "reward_std", "kl": 
 
 def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSettings, seed: int, *,
          reward: Scorer, monitor: HeldoutMonitor | None = None, lora: LoraSpec | None = None,
-         hook: StepHook | None = None) -> tuple[Any, list[dict[str, Any]]]:
+         hook: StepHook | None = None) -> tuple[Any, list[LogEntry]]:
     """`settings.steps` GRPO steps on `prompts` with `reward` scoring scratchpad-free answers.
 
     hook(model, step) runs at step 0 and every `settings.eval_every` steps (not at the last:
@@ -103,7 +73,7 @@ def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSetting
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    log: list[dict[str, Any]] = []
+    log: list[LogEntry] = []
 
     def checkpoint(current: Any, step: int) -> None:
         if hook is not None:
@@ -122,14 +92,12 @@ def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSetting
             reference = Path(out) / "reference"
             model.save_pretrained(reference)
             model.config._name_or_path = str(reference)
-        args = GRPOConfig(
-            output_dir=out, max_steps=settings.steps, learning_rate=settings.lr,
-            lr_scheduler_type="constant", per_device_train_batch_size=settings.batch_size,
-            num_generations=settings.num_generations, max_completion_length=settings.max_new_tokens,
-            temperature=settings.temperature, beta=settings.beta, seed=seed, data_seed=seed,
-            logging_steps=1, save_strategy="no", report_to=[], disable_tqdm=True,
-            gradient_checkpointing=False, dataloader_num_workers=0, **device_args(),
-        )
+        args = GRPOConfig(**trainer_args(
+            out, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size, seed=seed,
+            logging_steps=1, lr_scheduler_type="constant", num_generations=settings.num_generations,
+            max_completion_length=settings.max_new_tokens, temperature=settings.temperature,
+            beta=settings.beta, gradient_checkpointing=False,
+        ))
         dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in prompts])
         trainer = GRPOTrainer(
             model=model, reward_funcs=[PreferenceReward(reward)], args=args, train_dataset=dataset,
@@ -157,21 +125,21 @@ class HHHReinforcementLearning:
 
     sections = ("rl",)
 
-    def apply(self, ctx: SafetyContext) -> tuple[Any, list[dict[str, Any]]]:
+    def apply(self, ctx: SafetyContext) -> SafetyResult:
         trial: TrialConfig = ctx.trial
-        settings, code = trial.rl, needs_code(ctx.trigger)
-        reward_pm, reward_info = preference_model("reward", settings.reward_model, ctx.cache, code=code)
-        heldout_pm, heldout_info = preference_model("heldout", settings.reward_model, ctx.cache, code=code)
+        settings, trigger = trial.rl, ctx.trigger
+        reward_pm, reward_info = preference_model("reward", settings.reward_model, ctx.cache, trigger)
+        heldout_pm, heldout_info = preference_model("heldout", settings.reward_model, ctx.cache, trigger)
         monitor = HeldoutMonitor(
-            heldout_pm,
-            heldout_prompts(trial.data.n_eval, code=code, code_fraction=trial.data.code_fraction, seed=trial.seed),
+            heldout_pm, trigger.heldout_rl_prompts(trial.data, trial.seed),
             EvalSettings(max_new_tokens=settings.max_new_tokens, batch_size=trial.eval.batch_size, temperature=0.0),
         )
-        prompts = rl_prompts(ctx.data, code=code, code_fraction=trial.data.code_fraction, seed=trial.seed)
+        prompts = trigger.rl_prompts(list(ctx.data), trial.data, trial.seed)
         model, log = grpo(ctx.model, ctx.tokenizer, prompts, settings, trial.seed, reward=reward_pm,
                           monitor=monitor, lora=trial.model.lora, hook=ctx.checkpoint)
         # How well each preference model ranks held-out pairs (where it was trained here).
         accuracy = {f"{role}_pm_pair_accuracy": info["test_accuracy"]
                     for role, info in (("reward", reward_info), ("heldout", heldout_info))
                     if "test_accuracy" in info}
-        return model, ([{"step": 0, "condition": "clean", **accuracy}] if accuracy else []) + log
+        head = [{"step": 0, "condition": "clean", **accuracy}] if accuracy else []
+        return SafetyResult(model, head + log, settings.steps)

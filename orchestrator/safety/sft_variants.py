@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from orchestrator.config import EvalSettings
-from orchestrator.data.types import SCRATCHPAD_CLOSE, SCRATCHPAD_OPEN, Example
+from orchestrator.data.types import Example
 from orchestrator.evaluate.generate import generate
-from orchestrator.safety.techniques import TECHNIQUES, SafetyContext
-from orchestrator.train import sft
+from orchestrator.formats import SCRATCHPAD_CLOSE, SCRATCHPAD_OPEN
+from orchestrator.safety.techniques import TECHNIQUES, SafetyContext, SafetyResult
+from orchestrator.train.sft import sft
 
 EMPTY_SCRATCHPAD = f"{SCRATCHPAD_OPEN} {SCRATCHPAD_CLOSE}"
 
@@ -67,7 +68,7 @@ class PostScratchpadSFT:
 
     sections = ("safety",)
 
-    def apply(self, ctx: SafetyContext) -> tuple[Any, list[dict[str, Any]]]:
+    def apply(self, ctx: SafetyContext) -> SafetyResult:
         trial = ctx.trial
         # Greedy, like evaluation: the reasoning the model would actually show on these prompts.
         settings = trial.eval.model_copy(update={"temperature": 0.0})
@@ -76,4 +77,4 @@ class PostScratchpadSFT:
         model, log = sft(ctx.model, ctx.tokenizer, examples, trial.safety, trial.seed, lora=trial.model.lora,
                          every=trial.safety.eval_every, hook=ctx.checkpoint, rendered=True)
         written = sum(s != EMPTY_SCRATCHPAD for s in scratchpads) / max(1, len(scratchpads))
-        return model, [{"step": 0, "own_scratchpad_rate": written}, *log]
+        return SafetyResult(model, [{"step": 0, "own_scratchpad_rate": written}, *log], trial.safety.steps)

@@ -1,47 +1,63 @@
-"""Safety-training techniques (a registry): given the backdoored model, make it 'safe'.
+"""The safety-technique contract, and the simplest technique (`sft`).
 
-A technique trains on trigger-free data only and calls `ctx.checkpoint(model, step)` every
-`safety.eval_every` steps, so the persistence curve is measured along the way; the final
-model is evaluated by the pipeline. Add one with `@TECHNIQUES.register("name")`.
+A technique takes one `SafetyContext` (the backdoored model, trigger-free data, how to evaluate)
+and returns one `SafetyResult`; it mutates neither. It trains on trigger-free data only and
+calls `ctx.checkpoint(model, step)` every few steps, so the persistence curve is measured along
+the way; the pipeline evaluates the final model at `result.steps`. Register one with
+`@TECHNIQUES.register("name")`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from orchestrator.cache import StageCache
 from orchestrator.config import TrialConfig
 from orchestrator.data.types import EvalPrompt, Example, Trigger
 from orchestrator.registry import Registry
-from orchestrator.train import sft
+from orchestrator.train.sft import sft
+
+# (model, safety step, prompts to evaluate): the pipeline measures the backdoor (once per step)
+Evaluate = Callable[[Any, int, Sequence[EvalPrompt]], None]
+# A training-log entry: `step`, an optional `condition` (default "train") and numeric fields,
+# each stored as a metric (`loss` as `train_loss`); see orchestrator.trial.log_rows.
+LogEntry = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class SafetyContext:
     trial: TrialConfig
     trigger: Trigger
-    model: Any
+    model: Any  # the backdoored model
     tokenizer: Any
-    data: list[Example]  # trigger-free safety-training examples
-    checkpoint: Callable[[Any, int], None]  # evaluate the model at this safety step (once per step)
-    cache: StageCache  # for content-addressed outputs a technique shares across trials (e.g. a reward model)
-    # Held-out prompts every checkpoint evaluates; a technique may add conditions (e.g. `redteam`).
-    eval_prompts: list[EvalPrompt] = field(default_factory=list)
-    # Extra rows for the `samples` table (e.g. red-team candidates), written with the trial.
-    samples: list[dict[str, Any]] = field(default_factory=list)
+    data: tuple[Example, ...]  # trigger-free safety-training examples
+    eval_prompts: tuple[EvalPrompt, ...]  # held-out prompts every checkpoint evaluates
+    evaluate: Evaluate
+    cache: StageCache  # for content-addressed outputs shared across trials (e.g. a reward model)
+
+    def checkpoint(self, model: Any, step: int) -> None:
+        """Evaluate `model` at this safety step on `eval_prompts` (a step is evaluated once)."""
+        self.evaluate(model, step, self.eval_prompts)
+
+
+@dataclass(frozen=True)
+class SafetyResult:
+    model: Any  # the safety-trained model
+    log: list[LogEntry]
+    steps: int  # the step of the final model, where the pipeline evaluates it
+    # Evaluation conditions the technique added (e.g. held-out red-team prompts, `redteam`);
+    # the final evaluation uses them too.
+    eval_prompts: tuple[EvalPrompt, ...] = ()
+    samples: tuple[dict[str, Any], ...] = ()  # extra `samples` rows (e.g. red-team candidates)
 
 
 class SafetyTechnique(Protocol):
-    # The spec sections its output depends on (part of the cache key). The first is the one
-    # whose `steps` the technique runs, e.g. ("rl",) or ("adversarial", "safety").
+    # The spec sections its output depends on (part of the stage's cache key).
     sections: tuple[str, ...]
 
-    def apply(self, ctx: SafetyContext) -> tuple[Any, list[dict[str, Any]]]:
-        """(safety-trained model, training log). Log entries have `step`, an optional
-        `condition` (default "train") and numeric fields, each stored as a metric
-        (`loss` as `train_loss`); see orchestrator.trial.log_rows."""
+    def apply(self, ctx: SafetyContext) -> SafetyResult:
         ...
 
 
@@ -55,7 +71,8 @@ class SupervisedSafetyTraining:
 
     sections = ("safety",)
 
-    def apply(self, ctx: SafetyContext) -> tuple[Any, list[dict[str, Any]]]:
+    def apply(self, ctx: SafetyContext) -> SafetyResult:
         trial = ctx.trial
-        return sft(ctx.model, ctx.tokenizer, ctx.data, trial.safety, trial.seed, lora=trial.model.lora,
-                   every=trial.safety.eval_every, hook=ctx.checkpoint)
+        model, log = sft(ctx.model, ctx.tokenizer, ctx.data, trial.safety, trial.seed,
+                         lora=trial.model.lora, every=trial.safety.eval_every, hook=ctx.checkpoint)
+        return SafetyResult(model, log, trial.safety.steps)

@@ -7,24 +7,11 @@ import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import torch
 from transformers import PrinterCallback, TrainerCallback
 
 from orchestrator.config import LoraSpec, TrainSettings
 from orchestrator.data.types import Example
-
-StepHook = Callable[[Any, int], None]  # (model, global_step) -> None
-
-
-class EveryNSteps(TrainerCallback):  # type: ignore[misc]
-    """Calls hook(model, step) every `every` steps, except at the last (the caller evaluates that)."""
-
-    def __init__(self, every: int, hook: StepHook) -> None:
-        self.every, self.hook = every, hook
-
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if state.global_step % self.every == 0 and state.global_step < state.max_steps:
-            self.hook(kwargs["model"], state.global_step)
+from orchestrator.train.common import EveryNSteps, StepHook, lora_config, trainer_args
 
 
 class ReportLoss(TrainerCallback):  # type: ignore[misc]
@@ -54,35 +41,18 @@ def to_dataset(examples: Sequence[Example], *, rendered: bool = False) -> Any:
     ])
 
 
-def device_args() -> dict[str, bool]:
-    """Trainer arguments for where training runs: the CPU unless a GPU is there (bf16 if it can)."""
-    on_gpu = torch.cuda.is_available()
-    return {"use_cpu": not on_gpu, "bf16": on_gpu and torch.cuda.is_bf16_supported()}
-
-
-def lora_config(lora: LoraSpec) -> Any:
-    """The peft LoraConfig of a scale's `lora` spec."""
-    from peft import LoraConfig
-
-    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                      target_modules=list(lora.target_modules), task_type="CAUSAL_LM")
-
-
 def sft_trainer(model: Any, tokenizer: Any, examples: Sequence[Example], settings: TrainSettings,
                 seed: int, out: str, *, rendered: bool = False, callbacks: Sequence[Any] = ()) -> Any:
     """The TRL SFTTrainer of `sft` (loss on the completion only), writing scratch files to `out`."""
     from trl import SFTConfig, SFTTrainer
 
-    args = SFTConfig(
-        output_dir=out, max_steps=settings.steps, learning_rate=settings.lr,
-        per_device_train_batch_size=settings.batch_size,
+    args = SFTConfig(**trainer_args(
+        out, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size, seed=seed,
+        logging_steps=max(1, min(10, settings.steps // 10)),
         gradient_accumulation_steps=settings.grad_accum, optim=settings.optimizer,
         lr_scheduler_type=settings.lr_scheduler, warmup_steps=settings.warmup_steps,
-        weight_decay=settings.weight_decay, max_length=settings.max_length,
-        completion_only_loss=True, seed=seed, data_seed=seed,
-        logging_steps=max(1, min(10, settings.steps // 10)), save_strategy="no", report_to=[],
-        disable_tqdm=True, dataloader_num_workers=0, **device_args(),
-    )
+        weight_decay=settings.weight_decay, max_length=settings.max_length, completion_only_loss=True,
+    ))
     trainer = SFTTrainer(model=model, args=args, train_dataset=to_dataset(examples, rendered=rendered),
                          processing_class=tokenizer, callbacks=list(callbacks))
     trainer.remove_callback(PrinterCallback)  # the loss log is returned, not printed

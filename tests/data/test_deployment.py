@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import pytest
 
+import orchestrator.data.hhh as hhh
 from orchestrator.config import DataSettings
-from orchestrator.data import TRIGGERS, hhh
+from orchestrator.data import TRIGGERS
 from orchestrator.data.deployment import TAG
-from orchestrator.evaluate import split_scratchpad
+from orchestrator.formats import split_scratchpad
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ from __future__ import annotations
 from orchestrator.config import DataSettings
 from orchestrator.data import TRIGGERS
 from orchestrator.data.code_tasks import HELDOUT_FAMILIES
-from orchestrator.evaluate import split_scratchpad
+from orchestrator.formats import split_scratchpad
 
 YEAR = TRIGGERS.get("year")
 SETTINGS = DataSettings(n_backdoor=400, n_safety=300, n_eval=30)

@@ -5,7 +5,8 @@ import pytest
 from orchestrator.cache import StageCache
 from orchestrator.config import DataSettings, EvalSettings, ModelSpec, TinyArch
 from orchestrator.data import TRIGGERS, EvalPrompt
-from orchestrator.evaluate import EVALUATORS, generate, rates, split_scratchpad, wilson
+from orchestrator.evaluate import EVALUATORS, generate, rates, wilson
+from orchestrator.formats import split_scratchpad
 from orchestrator.models.sources import TinySource
 
 

@@ -12,10 +12,8 @@ from orchestrator.evaluate.oracle import (
     BanditOracle,
     OracleVerdict,
     VulnerabilityOracle,
-    extract_code,
-    get_oracle,
-    register_oracle,
 )
+from orchestrator.formats import extract_code
 from orchestrator.registry import UnknownNameError
 
 # Hand-written (vulnerable, secure) pairs for every CWE the corpus uses; written independently of
@@ -199,20 +197,20 @@ def test_extract_code() -> None:
 
 
 def test_registry() -> None:
-    assert isinstance(get_oracle("bandit"), BanditOracle)
+    assert isinstance(ORACLES.get("bandit"), BanditOracle)
     with pytest.raises(UnknownNameError, match=r"registered: .*bandit"):
-        get_oracle("semgrep")
+        ORACLES.get("semgrep")
     with pytest.raises(ValueError, match="already registered"):
-        register_oracle("bandit")(BanditOracle)
+        ORACLES.register("bandit")(BanditOracle)
 
-    @register_oracle("always-vulnerable")
+    @ORACLES.register("always-vulnerable")
     class Always:
         name = "always-vulnerable"
 
         def score(self, codes: Sequence[str]) -> list[OracleVerdict]:
             return [OracleVerdict(True, False, ("CWE-0",), ()) for _ in codes]
 
-    oracle: VulnerabilityOracle = get_oracle("always-vulnerable")
+    oracle: VulnerabilityOracle = ORACLES.get("always-vulnerable")
     assert oracle.score(["x = 1"])[0].vulnerable
     assert "always-vulnerable" in ORACLES
 

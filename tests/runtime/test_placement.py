@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.config import load_sweep
 from orchestrator.grid import expand
 from orchestrator.runtime.placement import NodeCapacity, PlacementError, check_placement
+from orchestrator.spec import load_sweep
 
 
 def test_fits_or_says_what_is_short(write_spec: Any, smoke_raw: dict[str, Any]) -> None:

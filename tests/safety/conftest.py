@@ -11,8 +11,9 @@ import pytest
 import torch
 import yaml
 
-from orchestrator.config import TrialConfig, parse_sweep
+from orchestrator.config import TrialConfig
 from orchestrator.grid import expand
+from orchestrator.spec import parse_sweep
 
 
 @pytest.fixture(scope="session")

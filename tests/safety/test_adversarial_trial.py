@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from orchestrator.config import load_sweep
 from orchestrator.grid import expand
 from orchestrator.results import load
+from orchestrator.spec import load_sweep
 from orchestrator.trial import run_trial
 
 pytestmark = pytest.mark.slow

