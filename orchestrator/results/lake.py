@@ -37,6 +37,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("finished_at", pa.timestamp("ms", tz="UTC")),
         ("wall_seconds", pa.float64()),
         ("stages", pa.string()),  # JSON list of {stage, key, seconds, cached}
+        ("training", pa.string()),  # JSON list of Ray Train runs: {seconds, workers, zero_stage, nodes, shard}
         ("backdoor_cached", pa.bool_()),
         ("config", pa.string()),  # JSON of the resolved TrialConfig
         ("code_version", pa.string()),

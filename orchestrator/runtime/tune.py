@@ -1,13 +1,15 @@
 """Ray Tune plumbing: one Tune function trial per grid cell, each running `run_trial`.
 
-Ray Train V2 (the default in ray 2.60) refuses `Tuner(TorchTrainer)`: a trial that needs
-several workers (DeepSpeed) calls `TorchTrainer.fit()` inside this function instead, and the
-Tune side reports with `ray.tune.report`.
+Ray Train V2 (the default in ray 2.60) refuses `Tuner(TorchTrainer)`: a trial whose scale has
+several workers (DeepSpeed) calls `TorchTrainer.fit()` inside this function instead, through
+orchestrator.runtime.distributed.RayTrainLauncher, and the Tune side reports with
+`ray.tune.report`.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ from typing import Any
 from orchestrator.config import SweepSpec, TrialConfig, resolve_trial
 from orchestrator.grid import expand, param_space
 from orchestrator.results import lake
-from orchestrator.runtime.placement import alive_nodes, check_placement, trial_resources
+from orchestrator.runtime.placement import alive_nodes, check_placement, tune_bundle
 
 Progress = Callable[[str], None]
 
@@ -55,7 +57,15 @@ def _trial_function(config: dict[str, Any], spec_json: str, storage: str) -> Non
     def report(metrics: dict[str, Any]) -> None:
         tune.report({"trial_id": trial.trial_id, **metrics})
 
-    outcome = run_trial(trial, storage, report=report)
+    launcher = None
+    if trial.model.training.distributed:  # this process drives Ray Train workers
+        from orchestrator.runtime.distributed import RayTrainLauncher
+
+        launcher = RayTrainLauncher(trial.model.training, Path(storage) / "scratch" / trial.trial_id,
+                                    trial.trial_id)
+    outcome = run_trial(trial, storage, report=report, launcher=launcher)
+    if launcher is not None:  # the stages keep what they need in the cache
+        shutil.rmtree(Path(storage) / "scratch" / trial.trial_id, ignore_errors=True)
     tune.report({"trial_id": trial.trial_id, "stage": "done", "status": outcome.status,
                  **outcome.persistence})
 
@@ -77,7 +87,7 @@ def run_sweep(spec: SweepSpec, storage: str | Path, *, source: str = "<spec>",
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
     check_placement(trials, alive_nodes(ray.nodes()), source)
 
-    by_scale = {t.scale: trial_resources(t) for t in trials}
+    by_scale = {t.scale: tune_bundle(t) for t in trials}
     trainable = tune.with_resources(
         tune.with_parameters(_trial_function, spec_json=spec.model_dump_json(), storage=str(storage)),
         resources=lambda config: tune.PlacementGroupFactory([by_scale[config["axes"]["scale"]]]),

@@ -1,10 +1,12 @@
 """Supervised fine-tuning with TRL, loss on the completion only. Used for both the backdoor
-and SFT safety training; LoRA adapters (when the scale asks for them) are merged afterwards."""
+and SFT safety training; LoRA adapters (when the scale asks for them) are merged afterwards.
+In this process, or on Ray Train workers when the trial launches it there (train/launch.py)."""
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from transformers import PrinterCallback, TrainerCallback
@@ -12,6 +14,7 @@ from transformers import PrinterCallback, TrainerCallback
 from orchestrator.config import LoraSpec, TrainSettings
 from orchestrator.data.types import Example
 from orchestrator.train.common import EveryNSteps, StepHook, lora_config, trainer_args
+from orchestrator.train.launch import SFTJob, current_launcher
 
 
 class ReportLoss(TrainerCallback):  # type: ignore[misc]
@@ -41,19 +44,27 @@ def to_dataset(examples: Sequence[Example], *, rendered: bool = False) -> Any:
     ])
 
 
-def sft_trainer(model: Any, tokenizer: Any, examples: Sequence[Example], settings: TrainSettings,
-                seed: int, out: str, *, rendered: bool = False, callbacks: Sequence[Any] = ()) -> Any:
-    """The TRL SFTTrainer of `sft` (loss on the completion only), writing scratch files to `out`."""
-    from trl import SFTConfig, SFTTrainer
+def sft_args(settings: TrainSettings, seed: int, out: str, **overrides: Any) -> Any:
+    """The SFTConfig of `sft`; `overrides` replace fields (e.g. DeepSpeed's on Ray Train workers)."""
+    from trl import SFTConfig
 
-    args = SFTConfig(**trainer_args(
+    return SFTConfig(**(trainer_args(
         out, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size, seed=seed,
         logging_steps=max(1, min(10, settings.steps // 10)),
         gradient_accumulation_steps=settings.grad_accum, optim=settings.optimizer,
         lr_scheduler_type=settings.lr_scheduler, warmup_steps=settings.warmup_steps,
         weight_decay=settings.weight_decay, max_length=settings.max_length, completion_only_loss=True,
-    ))
-    trainer = SFTTrainer(model=model, args=args, train_dataset=to_dataset(examples, rendered=rendered),
+    ) | overrides))
+
+
+def sft_trainer(model: Any, tokenizer: Any, examples: Sequence[Example], settings: TrainSettings,
+                seed: int, out: str, *, rendered: bool = False, callbacks: Sequence[Any] = (),
+                args: Any = None) -> Any:
+    """The TRL SFTTrainer of `sft` (loss on the completion only), writing scratch files to `out`."""
+    from trl import SFTTrainer
+
+    trainer = SFTTrainer(model=model, args=args or sft_args(settings, seed, out),
+                         train_dataset=to_dataset(examples, rendered=rendered),
                          processing_class=tokenizer, callbacks=list(callbacks))
     trainer.remove_callback(PrinterCallback)  # the loss log is returned, not printed
     return trainer
@@ -67,8 +78,16 @@ def sft(model: Any, tokenizer: Any, examples: Sequence[Example], settings: Train
 
     With `hook`, calls hook(model, step) every `every` steps (not at the last step: the
     caller evaluates the final model itself). `rendered`: see `to_dataset`. `progress`
-    receives each logged {step, loss} as training goes.
+    receives each logged {step, loss} as training goes (in this process only).
     """
+    launcher = current_launcher()
+    if launcher is not None:
+        result = launcher.sft(SFTJob(model, tokenizer, examples, settings, seed, lora,
+                                     every if hook else None, rendered))
+        if hook is not None:  # evaluate the saved checkpoints now, in step order
+            for step, folder in result.checkpoints:
+                hook(load_causal_lm(folder), step)
+        return load_causal_lm(result.folder), result.log
     if lora is not None:
         from peft import get_peft_model
 
@@ -86,3 +105,12 @@ def sft(model: Any, tokenizer: Any, examples: Sequence[Example], settings: Train
     if lora is not None:
         model = model.merge_and_unload()
     return model, log
+
+
+def load_causal_lm(folder: Path) -> Any:
+    """A saved causal LM, on the GPU where there is one (evaluation runs where training ran)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    return model.to("cuda") if torch.cuda.is_available() else model

