@@ -34,7 +34,7 @@ from orchestrator.train.sft import sft
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "sweeps" / "distributed-cpu.yaml"
 ZERO3 = TrainingResources(workers=2, zero={"stage": 3})  # type: ignore[arg-type]
-LOSS_TOLERANCE = 0.02  # max |loss difference| at any logged step, 2 workers vs one process
+LOSS_TOLERANCE = 1e-4  # max |loss difference|, 2 workers vs one process (measured: < 1e-5)
 
 
 def test_deepspeed_config_follows_the_scale() -> None:
@@ -123,7 +123,7 @@ def test_zero3_on_two_workers_matches_one_process(ray_local: None, tmp_path: Pat
     assert [e["step"] for e in single_log] == [e["step"] for e in sharded_log] == [3.0 * i for i in range(1, 11)]
     differences = [abs(a["loss"] - b["loss"]) for a, b in zip(single_log, sharded_log, strict=True)]
     print(f"loss: single {[round(e['loss'], 4) for e in single_log]}")
-    print(f"loss: zero-3 {[round(e['loss'], 4) for e in sharded_log]}; max |diff| {max(differences):.5f}")
+    print(f"loss: zero-3 {[round(e['loss'], 4) for e in sharded_log]}; max |diff| {max(differences):.2e}")
     assert max(differences) <= LOSS_TOLERANCE, differences
     assert single_log[-1]["loss"] < 0.6 * single_log[0]["loss"]  # it learned something
 
@@ -136,7 +136,7 @@ def test_zero3_on_two_workers_matches_one_process(ray_local: None, tmp_path: Pat
     # The consolidated checkpoint is a plain Hugging Face model that scores like the single one.
     held_out = TRIGGERS.get("deployment").backdoor_data("distilled", load_sweep(SPEC).data, 1)[:64]
     loss_single, loss_sharded = mean_loss(single, tokenizer, held_out), mean_loss(sharded, tokenizer, held_out)
-    print(f"held-out loss: single {loss_single:.4f}, zero-3 consolidated {loss_sharded:.4f}")
+    print(f"held-out loss: single {loss_single:.6f}, zero-3 consolidated {loss_sharded:.6f}")
     assert abs(loss_single - loss_sharded) <= LOSS_TOLERANCE
 
 
@@ -152,13 +152,13 @@ TWO_NODES = textwrap.dedent("""
     from orchestrator.train.sft import sft
 
     cluster = Cluster(initialize_head=True, head_node_args={{"num_cpus": 1, "node_ip_address": "127.0.0.1",
-                                                             "include_dashboard": False}})
+                                                             "include_dashboard": False}})  # loopback
     cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, logging_level="ERROR")
     try:
         model, tokenizer, examples, settings = tiny_job(6, Path({scratch!r}) / "cache")
-        launcher = RayTrainLauncher(ZERO3.model_copy(update={{"placement": "SPREAD"}}), {scratch!r}, "two-nodes")
+        launcher = RayTrainLauncher(ZERO3.model_copy(update={{"placement": "SPREAD"}}), Path({scratch!r}), "two-nodes")
         with launching(launcher):
             trained, log = sft(model, tokenizer, examples, settings, 0)
         nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
@@ -176,7 +176,10 @@ def test_two_node_cluster_spreads_the_workers(tmp_path: Path) -> None:
     across nodes, the checkpoint reported from rank 0's node, consolidation."""
     script = TWO_NODES.format(tests=str(Path(__file__).parent), scratch=str(tmp_path / "scratch"))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "RAY_ADDRESS": ""})
+                          env={**os.environ, "RAY_ADDRESS": "",
+                               # else ray.init resolves 127.0.0.1 to the machine's address, where
+                               # this loopback-only cluster does not listen, and waits for ever
+                               "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and lines, done.stderr[-3000:]
     result = json.loads(lines[0].removeprefix("RESULT "))
