@@ -76,10 +76,17 @@ def _check_batches(spec: SweepSpec, source: str) -> None:
         if not training.distributed:
             continue
         uses_rl = trial.technique == "rl" or (trial.technique == "adversarial" and trial.adversarial.base == "rl")
-        if uses_rl:  # GRPO runs in one process; a multi-worker scale would silently train on one
-            raise ConfigError(f"{source}: field `models.{trial.scale}.training.workers`: technique "
-                              f"{trial.technique!r} (GRPO) does not run on Ray Train workers yet; "
-                              "give RL cells a one-worker scale")
+        if uses_rl:
+            try:
+                micro, _ = training.split(trial.rl.batch_size, 1)
+            except ValueError as err:
+                raise ConfigError(f"{source}: field `models.{trial.scale}.training`: {err} "
+                                  "(`rl.batch_size`)") from None
+            if micro % trial.rl.num_generations:
+                raise ConfigError(
+                    f"{source}: field `models.{trial.scale}.training`: each of {training.workers} workers "
+                    f"gets {micro} of rl.batch_size {trial.rl.batch_size} completions, not a multiple of "
+                    f"rl.num_generations {trial.rl.num_generations}")
         sections = [("backdoor", trial.backdoor.batch_size, trial.backdoor.grad_accum),
                     ("safety", trial.safety.batch_size, trial.safety.grad_accum)]
         for section, batch, accum in sections:

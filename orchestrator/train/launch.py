@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator.config import LoraSpec, TrainSettings
+from orchestrator.config import LoraSpec, RLSettings, TrainSettings
 from orchestrator.data.types import Example
 
 
@@ -33,9 +33,24 @@ class SFTJob:
 
 
 @dataclass(frozen=True)
+class GRPOJob:
+    """One GRPO run (orchestrator.safety.rl.grpo): the policy, trigger-free prompts, and the
+    folder of the preference model that scores the answers."""
+
+    model: Any
+    tokenizer: Any
+    prompts: Sequence[str]
+    settings: RLSettings
+    seed: int
+    reward_model: Path
+    lora: LoraSpec | None
+    every: int | None
+
+
+@dataclass(frozen=True)
 class LaunchResult:
     folder: Path  # the consolidated final model (Hugging Face format; LoRA merged)
-    log: list[dict[str, float]]  # {step, loss}
+    log: list[dict[str, float]]  # the trainer's log entries ({step, loss, ...})
     checkpoints: list[tuple[int, Path]]  # (step, consolidated model) every `every` steps
 
 
@@ -43,6 +58,9 @@ class Launcher(Protocol):
     runs: list[dict[str, Any]]  # one record per training run (seconds, workers, nodes, shards)
 
     def sft(self, job: SFTJob) -> LaunchResult:
+        ...
+
+    def grpo(self, job: GRPOJob) -> LaunchResult:
         ...
 
 

@@ -112,5 +112,8 @@ def load_causal_lm(folder: Path) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
+    if torch.cuda.device_count() > 1:  # give a scale's trial `gpus: N` for a model too big for one:
+        # accelerate spreads its layers over the N GPUs Ray gave this process (pipeline style)
+        return AutoModelForCausalLM.from_pretrained(folder, device_map="auto", dtype="auto")
     model = AutoModelForCausalLM.from_pretrained(folder)
     return model.to("cuda") if torch.cuda.is_available() else model

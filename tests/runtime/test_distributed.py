@@ -69,7 +69,8 @@ def edited(tmp_path: Path, change: dict[str, Any]) -> Path:
     ({"models.tiny-xs-zero3.training.gpus_per_worker": 2}, "gpus_per_worker"),
     ({"backdoor.batch_size": 15}, "batch_size 15 must divide by workers x micro_batch_size = 2 x 7"),
     ({"models.tiny-xs-zero3.training.micro_batch_size": 3}, "batch_size 16 must divide"),
-    ({"axes.technique": ["rl"]}, "does not run on Ray Train workers yet"),
+    ({"axes.technique": ["rl"], "rl": {"batch_size": 12, "num_generations": 4}},
+     "gets 6 of rl.batch_size 12 completions, not a multiple of rl.num_generations 4"),
 ])
 def test_impossible_training_plans_are_refused_with_the_field(tmp_path: Path, change: dict[str, Any],
                                                               message: str) -> None:
@@ -138,6 +139,34 @@ def test_zero3_on_two_workers_matches_one_process(ray_local: None, tmp_path: Pat
     loss_single, loss_sharded = mean_loss(single, tokenizer, held_out), mean_loss(sharded, tokenizer, held_out)
     print(f"held-out loss: single {loss_single:.6f}, zero-3 consolidated {loss_sharded:.6f}")
     assert abs(loss_single - loss_sharded) <= LOSS_TOLERANCE
+
+
+@pytest.mark.slow
+def test_grpo_on_two_workers(ray_local: None, tmp_path: Path) -> None:
+    """HHH RL through the same launcher: GRPO with the preference model loaded on every worker
+    (outside ZeRO-3's partitioning), step checkpoints evaluated by the trial, the log it keeps."""
+    from orchestrator.config import RewardModelSettings, RLSettings
+    from orchestrator.safety.reward import preference_model
+    from orchestrator.safety.rl import grpo
+
+    torch.set_num_threads(1)
+    model, tokenizer, examples, _ = tiny_job(1, tmp_path / "cache")
+    trigger = TRIGGERS.get("deployment")
+    reward, _ = preference_model("reward", RewardModelSettings(n_pairs=200, steps=20),
+                                 StageCache(tmp_path / "cache"), trigger)
+    settings = RLSettings(steps=2, eval_every=1, batch_size=8, num_generations=4, max_new_tokens=16, lr=3e-4)
+    seen: list[int] = []
+    launcher = RayTrainLauncher(ZERO3, tmp_path / "scratch", "grpo")
+    with launching(launcher):
+        trained, log = grpo(model, tokenizer, [e.prompt for e in examples[:32]], settings, 0, reward=reward,
+                            hook=lambda current, step: seen.append(step))
+    assert seen == [0, 1]  # step 0 in the trial's process, step 1 from the workers' checkpoint
+    assert sorted(e["step"] for e in log if "reward" in e) == [1, 2]
+    assert all({"kl", "reward", "completion_length"} <= set(e) for e in log if "reward" in e)
+    [run] = launcher.runs
+    assert run["kind"] == "grpo" and [s["local_params"] * 2 for s in run["shard"]] == [
+        s["total_params"] for s in run["shard"]]
+    assert sum(p.numel() for p in trained.parameters()) == run["shard"][0]["total_params"]
 
 
 TWO_NODES = textwrap.dedent("""
