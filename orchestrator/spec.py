@@ -82,11 +82,11 @@ def _check_batches(spec: SweepSpec, source: str) -> None:
             except ValueError as err:
                 raise ConfigError(f"{source}: field `models.{trial.scale}.training`: {err} "
                                   "(`rl.batch_size`)") from None
-            if micro % trial.rl.num_generations:
+            if (micro * training.workers) % trial.rl.num_generations:  # TRL's rule for one step
                 raise ConfigError(
-                    f"{source}: field `models.{trial.scale}.training`: each of {training.workers} workers "
-                    f"gets {micro} of rl.batch_size {trial.rl.batch_size} completions, not a multiple of "
-                    f"rl.num_generations {trial.rl.num_generations}")
+                    f"{source}: field `models.{trial.scale}.training`: {training.workers} workers x "
+                    f"{micro} completions per step is not a multiple of rl.num_generations "
+                    f"{trial.rl.num_generations}")
         sections = [("backdoor", trial.backdoor.batch_size, trial.backdoor.grad_accum),
                     ("safety", trial.safety.batch_size, trial.safety.grad_accum)]
         for section, batch, accum in sections:

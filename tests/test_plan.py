@@ -30,7 +30,7 @@ def paper_plan() -> Plan:
 def test_paper_spec_plans_every_trial(paper_plan: Plan, capsys: pytest.CaptureFixture[str]) -> None:
     spec = load_sweep(PAPER)
     # every technique on 4 scales, no rl on 70B (GRPO needs a one-worker scale)
-    assert len(paper_plan.trials) == 2 * 3 * 4 * 4 * 3 + 2 * 3 * 3 * 1 * 3 == 342
+    assert len(paper_plan.trials) == 2 * 3 * 4 * 5 * 3 == 360
     assert {t.trial.scale for t in paper_plan.trials} == set(spec.values("scale"))
     assert all(t.gpu_hours > 0 and t.flops > 0 and t.memory.total > 0 for t in paper_plan.trials)
     # one backdoor per trigger x cot x scale x seed, shared by the 4 techniques
@@ -43,8 +43,8 @@ def test_paper_spec_plans_every_trial(paper_plan: Plan, capsys: pytest.CaptureFi
     assert main(["plan", str(PAPER), "--gpus", "64"]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if re.match(r"\s*(deployment|year)\s", line)]
-    assert len(rows) == 342
-    assert "totals: 342 trials, 90 backdoor trainings" in out and "wall time on 64 GPUs" in out
+    assert len(rows) == 360
+    assert "totals: 360 trials, 90 backdoor trainings" in out and "wall time on 64 GPUs" in out
     assert "MFU 0.4 training, 0.1 generation" in out and "989 TFLOP/s" in out
 
 
@@ -80,8 +80,7 @@ def test_zero3_memory_shrinks_with_workers(paper_plan: Plan) -> None:
 
 def _paper_raw() -> dict[str, Any]:
     raw: dict[str, Any] = copy.deepcopy(yaml.safe_load(PAPER.read_text()))
-    big = next(grid for grid in raw["axes"] if grid["scale"] == ["llama-3.1-70b"])
-    raw["axes"] = {**big, "seed": [0]}
+    raw["axes"] = {**raw["axes"], "scale": ["llama-3.1-70b"], "seed": [0]}
     return raw
 
 

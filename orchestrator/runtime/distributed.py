@@ -74,10 +74,9 @@ class RayTrainLauncher:
 
     def grpo(self, job: GRPOJob) -> LaunchResult:
         micro, accum = self.resources.split(job.settings.batch_size, 1)
-        if micro % job.settings.num_generations:
-            raise ValueError(f"rl.batch_size {job.settings.batch_size} over {self.resources.workers} workers "
-                             f"gives {micro} completions each, not a multiple of num_generations "
-                             f"{job.settings.num_generations}")
+        if (micro * self.resources.workers) % job.settings.num_generations:  # checked by the spec too
+            raise ValueError(f"{self.resources.workers} workers x {micro} completions per step is not a "
+                             f"multiple of num_generations {job.settings.num_generations}")
         return self._fit(job.model, job.tokenizer, job.lora, {
             "kind": "grpo", "prompts": list(job.prompts), "settings": job.settings.model_dump(mode="json"),
             "reward_model": str(job.reward_model), "seed": job.seed, "every": job.every,

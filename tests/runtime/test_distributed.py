@@ -69,8 +69,11 @@ def edited(tmp_path: Path, change: dict[str, Any]) -> Path:
     ({"models.tiny-xs-zero3.training.gpus_per_worker": 2}, "gpus_per_worker"),
     ({"backdoor.batch_size": 15}, "batch_size 15 must divide by workers x micro_batch_size = 2 x 7"),
     ({"models.tiny-xs-zero3.training.micro_batch_size": 3}, "batch_size 16 must divide"),
-    ({"axes.technique": ["rl"], "rl": {"batch_size": 12, "num_generations": 4}},
-     "gets 6 of rl.batch_size 12 completions, not a multiple of rl.num_generations 4"),
+    ({"axes.technique": ["rl"], "rl": {"batch_size": 15, "num_generations": 5}},
+     "batch_size 15 must divide by workers x micro_batch_size = 2 x 7 (`rl.batch_size`)"),
+    ({"axes.technique": ["rl"], "rl": {"batch_size": 6, "num_generations": 3},
+      "models.tiny-xs-zero3.training.micro_batch_size": 1},
+     "2 workers x 1 completions per step is not a multiple of rl.num_generations 3"),
 ])
 def test_impossible_training_plans_are_refused_with_the_field(tmp_path: Path, change: dict[str, Any],
                                                               message: str) -> None:
