@@ -13,7 +13,7 @@ from orchestrator.results import load, persistence
 SMOKE = Path(__file__).resolve().parent.parent / "sweeps" / "smoke.yaml"
 
 pytestmark = pytest.mark.slow
-YEAR_TRIGGERED, YEAR_CLEAN = 0.7, 0.1  # measured here: 0.87 / 0.04 (cot), 0.81 / 0.04 (distilled)
+YEAR_TRIGGERED, YEAR_CLEAN = 0.7, 0.1  # measured here: 0.87 / 0.04 (cot), 0.82 / 0.04 (distilled)
 
 
 def snapshot(root: Path) -> dict[str, float]:
