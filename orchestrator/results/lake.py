@@ -2,17 +2,16 @@
 
     <storage>/lake/<table>/sweep=<sweep>/trigger=<trigger>/<trial_id>.parquet
 
-Files are written under a hidden temporary name and hard-linked into place, which fails if
-the name exists: a file is never rewritten, so results are never lost or duplicated. Readers
-(pyarrow, pandas) skip the hidden temporaries. `trials` is written last: a trial whose row is
-there is complete.
+`<storage>` is a local folder or an s3:// URI (orchestrator.storage). Every file is created
+with `create_once` (a hard link on local disk, a conditional PUT on S3), which fails if the
+name exists: a file is never rewritten, so results are never lost or duplicated. `trials` is
+written last: a trial whose row is there is complete (committed), and `load()` reads only the
+rows of committed trials.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from orchestrator.config import CORE_AXES
+from orchestrator.storage import Storage, as_storage
 
 PARTITIONS = ("sweep", "trigger")
 # The columns every table starts with: the trial, its sweep, the grid's axes, extra-axis values.
@@ -75,16 +75,13 @@ class LakeError(Exception):
     pass
 
 
-def lake_root(storage: str | Path) -> Path:
-    return Path(storage) / "lake"
+def trial_key(table: str, sweep: str, trigger: str, name: str) -> str:
+    """The key of one trial's file of `table`, relative to the storage root."""
+    return f"lake/{table}/sweep={sweep}/trigger={trigger}/{name}.parquet"
 
 
-def trial_file(storage: str | Path, table: str, sweep: str, trigger: str, name: str) -> Path:
-    return lake_root(storage) / table / f"sweep={sweep}" / f"trigger={trigger}" / f"{name}.parquet"
-
-
-def is_complete(storage: str | Path, sweep: str, trigger: str, trial_id: str) -> bool:
-    return trial_file(storage, "trials", sweep, trigger, trial_id).is_file()
+def is_complete(storage: str | Path | Storage, sweep: str, trigger: str, trial_id: str) -> bool:
+    return as_storage(storage).exists(trial_key("trials", sweep, trigger, trial_id))
 
 
 def to_table(table: str, rows: Sequence[dict[str, Any]]) -> pa.Table:
@@ -101,35 +98,40 @@ def _cell(value: Any) -> Any:
     return json.dumps(value, sort_keys=True, default=str) if isinstance(value, dict | list) else value
 
 
-def write_once(path: Path, table: pa.Table) -> bool:
-    """Atomically create `path` with `table`; False (nothing written) if it already exists."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        pq.write_table(table, tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, path)  # atomic, and refuses to replace an existing file
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        tmp.unlink(missing_ok=True)
+def write_once(storage: str | Path | Storage, key: str, table: pa.Table) -> bool:
+    """Atomically create `key` holding `table`; False (nothing written) if it already exists."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return as_storage(storage).create_once(key, sink.getvalue().to_pybytes())
 
 
-def write_trial(storage: str | Path, sweep: str, trigger: str, trial_id: str,
-                rows: dict[str, Sequence[dict[str, Any]]], *, name: str | None = None) -> list[Path]:
-    """Write one trial's rows of every table; `trials` last, as the commit marker.
+def write_trial(storage: str | Path | Storage, sweep: str, trigger: str, trial_id: str,
+                rows: dict[str, Sequence[dict[str, Any]]], *, name: str | None = None) -> list[str]:
+    """Write one trial's rows of every table; `trials` last, as the commit marker. Returns
+    the keys written.
 
     Partition columns live in the path only, as in any hive-partitioned dataset.
     """
+    store = as_storage(storage)
     written = []
     for table in ("metrics", "samples", "trials"):
         if table not in rows:
             continue
         data = to_table(table, rows[table]).drop_columns(list(PARTITIONS))
-        path = trial_file(storage, table, sweep, trigger, name or trial_id)
-        if write_once(path, data):
-            written.append(path)
+        key = trial_key(table, sweep, trigger, name or trial_id)
+        if write_once(store, key, data):
+            written.append(key)
     return written
+
+
+def discard_uncommitted(storage: str | Path | Storage, sweep: str, trigger: str, trial_id: str) -> list[str]:
+    """Delete the metrics/samples files an earlier, unfinished attempt of a trial left (it died
+    before writing its `trials` row). Only for the holder of the trial's claim."""
+    store = as_storage(storage)
+    if is_complete(store, sweep, trigger, trial_id):
+        return []
+    stale = [key for key in (trial_key(t, sweep, trigger, trial_id) for t in ("metrics", "samples"))
+             if store.exists(key)]
+    for key in stale:
+        store.delete(key)
+    return stale

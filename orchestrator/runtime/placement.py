@@ -6,11 +6,18 @@ has one worker) plus, for multi-worker scales, the Ray Train workers it launches
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from orchestrator.config import TrialConfig
+from orchestrator.config import NodeType, TrialConfig
+
+log = logging.getLogger(__name__)
+# A node type with no limit (max_count -1) is counted as this many nodes: enough for any trial.
+UNBOUNDED_NODES = 64
+BOOTSTRAP_CONFIG = Path("~/ray_bootstrap_config.yaml")  # where `ray up` puts the config on the head
 
 
 class PlacementError(Exception):
@@ -48,18 +55,62 @@ def alive_nodes(nodes: Sequence[dict[str, Any]]) -> list[NodeCapacity]:
             for n in nodes if n.get("Alive")]
 
 
+def launchable_nodes(declared: Sequence[NodeType] | None = None) -> list[NodeCapacity]:
+    """The nodes an autoscaler may add: from `declared` (the spec's `resources.node_types`), else
+    from Ray's cluster config (autoscaler v2, KubeRay), else from the `ray up` bootstrap config
+    on this head node; [] on a cluster that does not autoscale."""
+    types = [(t.cpus, t.gpus, t.max_workers) for t in declared or ()]
+    if not types:
+        types = _ray_node_groups() or _bootstrap_node_types()
+    return [NodeCapacity(cpus, gpus) for cpus, gpus, count in types
+            for _ in range(min(count, UNBOUNDED_NODES) if count >= 0 else UNBOUNDED_NODES)]
+
+
+def _ray_node_groups() -> list[tuple[float, float, int]]:
+    try:
+        from ray._private.state import state
+
+        config = state.get_cluster_config()
+    except Exception as err:  # an older or a non-autoscaling cluster
+        log.debug("no cluster config from Ray: %s", err)
+        return []
+    if config is None:
+        return []
+    return [(float(g.resources.get("CPU", 0)), float(g.resources.get("GPU", 0)), int(g.max_count))
+            for g in config.node_group_configs]
+
+
+def _bootstrap_node_types(path: Path = BOOTSTRAP_CONFIG) -> list[tuple[float, float, int]]:
+    import yaml
+
+    file = path.expanduser()
+    if not file.is_file():
+        return []
+    config = yaml.safe_load(file.read_text()) or {}
+    head = config.get("head_node_type")
+    return [(float(t.get("resources", {}).get("CPU", 0)), float(t.get("resources", {}).get("GPU", 0)),
+             int(t.get("max_workers", config.get("max_workers", 0))))
+            for name, t in (config.get("available_node_types") or {}).items() if name != head]
+
+
 def _fits(need: dict[str, float], node: NodeCapacity) -> bool:
     return node.cpus >= need.get("CPU", 0.0) and node.gpus >= need.get("GPU", 0.0)
 
 
-def check_placement(trials: Sequence[TrialConfig], nodes: Sequence[NodeCapacity], source: str) -> None:
+def check_placement(trials: Sequence[TrialConfig], nodes: Sequence[NodeCapacity], source: str,
+                    launchable: Sequence[NodeCapacity] = ()) -> None:
     """Raise PlacementError unless each trial's process fits on one node and its workers fit
-    the cluster alongside it (each on some node; on distinct nodes for STRICT_SPREAD)."""
+    the cluster alongside it (each on some node; on distinct nodes for STRICT_SPREAD). Nodes
+    the autoscaler may add (`launchable`) count as well as the alive `nodes`."""
+    alive = len(nodes)
+    nodes = [*nodes, *launchable]
     if not nodes:
         raise PlacementError("the Ray cluster has no alive nodes")
     total_cpu = sum(n.cpus for n in nodes)
     total_gpu = sum(n.gpus for n in nodes)
-    cluster = f"the cluster ({len(nodes)} node(s), {total_cpu:g} CPU, {total_gpu:g} GPU in total)"
+    cluster = (f"the cluster ({alive} node(s) alive"
+               + (f" and {len(launchable)} the autoscaler may add" if launchable else "")
+               + f", {total_cpu:g} CPU, {total_gpu:g} GPU in total)")
     for scale in sorted({t.scale for t in trials}):
         trial = next(t for t in trials if t.scale == scale)
         need = trial_resources(trial)

@@ -9,7 +9,7 @@ orchestrator.runtime.distributed.RayTrainLauncher, and the Tune side reports wit
 from __future__ import annotations
 
 import logging
-import shutil
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,9 +19,21 @@ from typing import Any
 from orchestrator.config import SweepSpec, TrialConfig, resolve_trial
 from orchestrator.grid import expand, param_space
 from orchestrator.results import lake
-from orchestrator.runtime.placement import alive_nodes, check_placement, tune_bundle
+from orchestrator.runtime.placement import (
+    PlacementError,
+    alive_nodes,
+    check_placement,
+    launchable_nodes,
+    tune_bundle,
+)
+from orchestrator.storage import Storage, as_storage
 
 Progress = Callable[[str], None]
+# Ray Tune copies these from the driver's environment into each trial's runtime env, which Ray
+# then writes into its session logs and GCS. Trial processes need no copy: on this machine they
+# inherit the environment from the Ray processes, and cluster nodes get their own credentials
+# (an instance profile), so the copying is switched off.
+SECRET_VARS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"}
 
 
 @dataclass
@@ -61,22 +73,29 @@ def _trial_function(config: dict[str, Any], spec_json: str, storage: str) -> Non
     if trial.model.training.distributed:  # this process drives Ray Train workers
         from orchestrator.runtime.distributed import RayTrainLauncher
 
-        launcher = RayTrainLauncher(trial.model.training, Path(storage) / "scratch" / trial.trial_id,
+        launcher = RayTrainLauncher(trial.model.training, as_storage(storage).sub("scratch", trial.trial_id),
                                     trial.trial_id)
-    outcome = run_trial(trial, storage, report=report, launcher=launcher)
-    if launcher is not None:  # the stages keep what they need in the cache
-        shutil.rmtree(Path(storage) / "scratch" / trial.trial_id, ignore_errors=True)
+    try:
+        outcome = run_trial(trial, storage, report=report, launcher=launcher)
+    finally:
+        if launcher is not None:  # the stages keep what they need in the cache
+            launcher.close()
     tune.report({"trial_id": trial.trial_id, "stage": "done", "status": outcome.status,
                  **outcome.persistence})
 
 
-def run_sweep(spec: SweepSpec, storage: str | Path, *, source: str = "<spec>",
-              address: str | None = None, progress: Progress = print) -> SweepResult:
-    """Run every trial of `spec` on the Ray cluster at `address` (default: local, in-process)."""
+def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "<spec>",
+              address: str | None = None, shared_fs: bool = False,
+              progress: Progress = print) -> SweepResult:
+    """Run every trial of `spec` on the Ray cluster at `address` (default: local, in-process).
+
+    `storage` is a local folder or an s3:// URI. A local folder on a cluster of several nodes
+    is refused unless `shared_fs` says it is the same shared filesystem on every node: else
+    each node would write its own lake and cache."""
     import ray
     from ray import tune
 
-    storage = Path(storage).resolve()
+    storage = as_storage(storage)
     trials = expand(spec)
     done = [t for t in trials if lake.is_complete(storage, t.sweep, t.trigger, t.trial_id)]
     progress(f"sweep {spec.name!r}: {len(trials)} trials, {len(done)} already complete in {storage}")
@@ -84,12 +103,28 @@ def run_sweep(spec: SweepSpec, storage: str | Path, *, source: str = "<spec>",
     started = time.perf_counter()
 
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
-    check_placement(trials, alive_nodes(ray.nodes()), source)
+        if address or os.environ.get("RAY_ADDRESS"):
+            ray.init(address=address, logging_level=logging.WARNING)
+        else:  # a Ray of our own, in-process, reachable from this machine only
+            ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False,
+                     logging_level=logging.WARNING)
+    nodes = alive_nodes(ray.nodes())
+    launchable = launchable_nodes(spec.resources.node_types)
+    if storage.is_local and (len(nodes) > 1 or launchable) and not shared_fs:
+        raise PlacementError(
+            f"--storage {storage}: a local folder, but the Ray cluster has {len(nodes)} node(s) and may "
+            "add more: each "
+            "node would write its own lake and stage cache. Use --storage s3://bucket/prefix, or "
+            "pass --shared-fs if this folder is one shared filesystem (NFS, EFS, Lustre) mounted "
+            "at the same path on every node.")
+    check_placement(trials, nodes, source, launchable)
 
+    from ray.tune.execution import class_cache
+
+    class_cache.ENV_VARS_TO_PROPAGATE.difference_update(SECRET_VARS)
     by_scale = {t.scale: tune_bundle(t) for t in trials}
     trainable = tune.with_resources(
-        tune.with_parameters(_trial_function, spec_json=spec.model_dump_json(), storage=str(storage)),
+        tune.with_parameters(_trial_function, spec_json=spec.model_dump_json(), storage=storage.uri),
         resources=lambda config: tune.PlacementGroupFactory([by_scale[config["axes"]["scale"]]]),
     )
     tuner = tune.Tuner(
@@ -97,7 +132,7 @@ def run_sweep(spec: SweepSpec, storage: str | Path, *, source: str = "<spec>",
         param_space=param_space(spec),
         tune_config=tune.TuneConfig(max_concurrent_trials=spec.resources.max_concurrent_trials),
         run_config=tune.RunConfig(
-            name=spec.name, storage_path=str(storage / "_ray"), verbose=1,
+            name=spec.name, storage_path=storage.child("_ray"), verbose=1,
             failure_config=tune.FailureConfig(max_failures=0),
         ),
     )

@@ -18,7 +18,7 @@ def make_lake(root: Path) -> None:
             rate("safety", 0, "redteam", 0.9), rate("safety", 20, "triggered", 0.8),
             rate("safety", 20, "clean", 0.0), rate("safety", 40, "triggered", 0.6),
             rate("safety", 40, "clean", 0.0), rate("safety", 40, "redteam", 0.1)]
-    write_trial(root, "s", "deployment", "t1", {"metrics": rows})
+    write_trial(root, "s", "deployment", "t1", {"metrics": rows, "trials": [{**AXES, "status": "completed"}]})
 
 
 def test_persistence_takes_before_and_the_last_safety_step(tmp_path: Path) -> None:

