@@ -16,6 +16,7 @@ import boto3
 import pandas as pd
 import pytest
 
+from orchestrator.cli import main
 from orchestrator.results import load
 
 pytestmark = pytest.mark.slow
@@ -46,7 +47,8 @@ def objects(bucket: str) -> dict[str, str]:
 
 
 def test_two_drivers_on_one_bucket_then_a_rerun(s3_storage: str, tiny_raw: dict[str, Any],
-                                                write_spec: Any, tmp_path: Path) -> None:
+                                                write_spec: Any, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     """Two drivers (each with a Ray of its own, as on two machines) run the same sweep on one
     bucket at once: each trial runs once, the shared backdoor is built once; a rerun then
     trains and writes nothing."""
@@ -98,6 +100,9 @@ def test_two_drivers_on_one_bucket_then_a_rerun(s3_storage: str, tiny_raw: dict[
     assert again.returncode == 0, again.stderr[-3000:]
     assert "2 cached" in again.stdout
     assert objects(bucket) == written
+
+    assert main(["results", s3_storage]) == 0  # the persistence table, read from the bucket
+    assert "triggered_before" in capsys.readouterr().out
 
 
 def test_duckdb_reads_the_s3_lake(s3_storage: str) -> None:
