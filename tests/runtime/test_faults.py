@@ -57,31 +57,13 @@ def session(driver: subprocess.Popen[str]) -> list[psutil.Process]:
     return found
 
 
-def test_a_killed_trial_process_is_recorded_and_retried_from_its_last_stage(
-    tiny_raw: dict[str, Any], write_spec: Any, tmp_path: Path,
-) -> None:
-    tiny_raw["axes"].update({"cot": ["none"]})
-    storage = tmp_path / "results"
-    driver = start(write_spec(tiny_raw), storage)
-    backdoor = storage / "cache" / "backdoor"
-    wait_for(lambda: backdoor.is_dir() and any(not p.name.startswith(".") for p in backdoor.iterdir()),
-             "the backdoor stage")
-    trial_processes = [p for p in session(driver) if "ImplicitFunc" in " ".join(p.cmdline())]
-    assert len(trial_processes) == 1, [p.cmdline() for p in session(driver)]
-    trial_processes[0].send_signal(signal.SIGKILL)
-    _, err = driver.communicate(timeout=600)
-    assert driver.returncode == 0, err[-3000:]
-
-    trials = load(storage, "trials")
-    completed, failed = trials[trials["status"] == "completed"], trials[trials["status"] == "failed"]
-    assert len(completed) == 1 and completed["backdoor_cached"].all()  # the retry resumed
-    assert len(failed) == 1 and "attempt 1" in failed["error"].iloc[0], failed["error"].tolist()
-    assert not load(storage, "metrics").duplicated(KEY).any()
-
-
-def test_ctrl_c_stops_cleanly_and_resume_finishes_the_sweep(
+def test_a_killed_trial_is_retried_then_ctrl_c_and_resume_finish_the_sweep(
     tiny_raw: dict[str, Any], write_spec: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """One driver, two trials one at a time. The first trial's process is killed after its
+    backdoor stage: the driver records the death and Tune retries it from the cached stage.
+    After that trial completes, Ctrl-C: exit 130, a resume hint, no Ray process left. Then
+    `--resume` finishes: one completed row per trial, no metric row twice."""
     tiny_raw["axes"].update({"cot": ["cot", "none"]})
     tiny_raw["resources"] = {"max_concurrent_trials": 1}
     spec, storage = write_spec(tiny_raw), tmp_path / "results"
@@ -89,8 +71,16 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes_the_sweep(
     assert "never started" in capsys.readouterr().err and not storage.exists()
 
     driver = start(spec, storage)
+    backdoor = storage / "cache" / "backdoor"
+    wait_for(lambda: backdoor.is_dir() and any(not p.name.startswith(".") for p in backdoor.iterdir()),
+             "the first backdoor stage")
+    trial_processes = [p for p in session(driver) if "ImplicitFunc" in " ".join(p.cmdline())]
+    assert len(trial_processes) == 1, [p.cmdline() for p in session(driver)]
+    trial_processes[0].send_signal(signal.SIGKILL)
+
     rows = storage / "lake" / "trials"
-    wait_for(lambda: rows.is_dir() and any(rows.rglob("*.parquet")), "the first trial")
+    wait_for(lambda: rows.is_dir() and any(".failed-" not in p.name for p in rows.rglob("*.parquet")),
+             "the first completed trial")
     driver.send_signal(signal.SIGINT)
     _, err = driver.communicate(timeout=300)
     assert driver.returncode == 130, err[-3000:]
@@ -102,6 +92,9 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes_the_sweep(
     _, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err[-3000:]
     trials = load(storage, "trials")
-    assert sorted(trials[trials["status"] == "completed"]["cot"]) == ["cot", "none"]
-    assert not trials["trial_id"][trials["status"] == "completed"].duplicated().any()
+    completed, failed = trials[trials["status"] == "completed"], trials[trials["status"] == "failed"]
+    assert sorted(completed["cot"]) == ["cot", "none"]
+    assert len(failed) == 1 and "attempt 1" in failed["error"].iloc[0], failed["error"].tolist()
+    killed = completed[completed["trial_id"] == failed["trial_id"].iloc[0]]
+    assert killed["backdoor_cached"].all()  # the retry resumed from the cached stage
     assert not load(storage, "metrics").duplicated(KEY).any()
