@@ -164,6 +164,9 @@ class ModelSpec(Frozen):
 
     source: str
     path: str | None = None  # Hugging Face id or local folder, for source `hf`
+    # With a Hugging Face id: the commit (or tag) to load. Pin it: a branch such as main moves,
+    # and a rerun would silently train a different model.
+    revision: str | None = None
     arch: TinyArch | None = None  # for source `tiny`
     size: ModelSize | None = None  # for planning models that are not loaded here
     lora: LoraSpec | None = None  # train LoRA adapters (merged after each stage) instead of all weights
@@ -171,6 +174,13 @@ class ModelSpec(Frozen):
     cpus: Annotated[float, Field(ge=0)] = 1.0
     gpus: Annotated[float, Field(ge=0)] = 0.0
     training: TrainingResources = TrainingResources()
+
+    @model_validator(mode="after")
+    def _revision_names_a_hub_commit(self) -> ModelSpec:
+        if self.revision is not None and (self.source != "hf" or not self.path):
+            raise ValueError(f"revision {self.revision!r} pins a Hugging Face id: it needs source `hf` "
+                             "and a `path`")
+        return self
 
     @model_validator(mode="after")
     def _trial_process_can_train(self) -> ModelSpec:

@@ -145,7 +145,8 @@ def parse_sweep(raw: Any, source: str = "<spec>", *, check_model_paths: bool = T
         _check_section(getattr(spec, section), f"{source}: field `{section}.", check_model_paths)
     if check_model_paths:
         for name, model in spec.models.items():
-            problem = model_path_problem(model.path) if model.source == "hf" and model.path else None
+            problem = (model_path_problem(model.path, model.revision)
+                       if model.source == "hf" and model.path else None)
             if problem:
                 raise ConfigError(f"{source}: field `models.{name}.path`: {problem}")
     for field, table, names in (("per_trigger", spec.per_trigger, spec.values("trigger")),

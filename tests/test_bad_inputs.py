@@ -64,6 +64,7 @@ BAD_SETTINGS: list[tuple[str, Any, list[str]]] = [
     ("axes/safety.lr", [1e-4, float("inf")], ["field `axes.safety.lr`: Input should be a finite number (got inf)"]),
     ("per_scale", {"tiny-xs": {"safety.steps": True}}, ["field `per_scale.tiny-xs.safety.steps`", "not a boolean (got True)"]),
     ("models/tiny-xs", {"source": "hf", "path": "/no/such/model"}, ["field `models.tiny-xs.path`: '/no/such/model': no such folder"]),
+    ("models/tiny-xs/revision", "abc123", ["field `models.tiny-xs`", "revision 'abc123' pins a Hugging Face id"]),
     ("rl/reward_model", {"path": "./no/such/pm"}, ["field `rl.reward_model.path`: './no/such/pm': no such folder"]),
     ("adversarial", {"generator": "llm", "generator_model": "/no/gen"}, ["field `adversarial.generator_model`: '/no/gen'"]),
     # A new user's plausible slips
@@ -197,3 +198,19 @@ def test_yaml_merge_keys_may_override(write_spec: Any, smoke_raw: dict[str, Any]
     text = yaml.safe_dump(smoke_raw).replace("backdoor:\n", "backdoor: &training\n")
     spec = load_sweep(write_spec(text + "safety:\n  <<: *training\n  steps: 7\n"))
     assert spec.safety.steps == 7 and spec.safety.lr == spec.backdoor.lr
+
+
+def test_a_revision_pins_a_hub_id_not_a_local_folder(write_spec: Any, smoke_raw: dict[str, Any], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestrator.cache import StageCache
+    from orchestrator.config import ModelSpec
+    from orchestrator.models import MODEL_SOURCES
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    smoke_raw["models"]["tiny-xs"] = {"source": "hf", "path": str(folder), "revision": "v1.0"}
+    refused(capsys, ["grid", str(write_spec(smoke_raw))],
+            f"field `models.tiny-xs.path`: '{folder}' is a local folder: `revision` 'v1.0' pins a Hugging Face id only")
+    hf, cache = MODEL_SOURCES.get("hf"), StageCache(tmp_path / "cache")
+    pinned = [hf.fingerprint(ModelSpec(source="hf", path="org/m", revision=r), cache) for r in ("a1", "b2", None)]
+    assert len(set(pinned)) == 3  # another commit is another model: nothing cached is reused

@@ -189,7 +189,7 @@ def offline_variable() -> str | None:
     return None
 
 
-def model_path_problem(path: str) -> str | None:
+def model_path_problem(path: str, revision: str | None = None) -> str | None:
     """Why a model `path` (a local folder or a Hugging Face model id) cannot be loaded here, in
     one line, or None. The project downloads nothing itself: transformers fetches a hub id when
     a trial loads it, which offline works only for a model already in the Hugging Face cache."""
@@ -197,13 +197,14 @@ def model_path_problem(path: str) -> str | None:
 
     folder = Path(path)
     if folder.is_dir():
-        return None
+        return (f"{path!r} is a local folder: `revision` {revision!r} pins a Hugging Face id only"
+                if revision else None)
     if folder.exists():
         return f"{path!r} is a file; a model is a folder (config.json, weights, tokenizer)"
     if not HUB_ID.match(path) or "--" in path or ".." in path:
         return f"{path!r}: no such folder (nor a Hugging Face model id, like org/name)"
     variable = offline_variable()
-    if variable and not isinstance(try_to_load_from_cache(path, "config.json"), str):
+    if variable and not isinstance(try_to_load_from_cache(path, "config.json", revision=revision), str):
         return (f"{path!r} is not a local folder, and {variable}={os.environ[variable]} forbids "
                 "downloading it (it is not in the Hugging Face cache either)")
     return None
@@ -215,14 +216,14 @@ class HuggingFaceSource:
         return None if spec.path else "source `hf` needs `path` (a Hugging Face model id or a local folder)"
 
     def fingerprint(self, spec: ModelSpec, cache: StageCache) -> str:
-        return f"hf-{spec.path}"
+        return f"hf-{spec.path}" + (f"@{spec.revision}" if spec.revision else "")
 
     def load(self, spec: ModelSpec, cache: StageCache, seed: int) -> tuple[Any, Any]:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(spec.path)
+        tokenizer = AutoTokenizer.from_pretrained(spec.path, revision=spec.revision)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         if tokenizer.chat_template is None:
             tokenizer.chat_template = HUMAN_ASSISTANT_TEMPLATE
-        return AutoModelForCausalLM.from_pretrained(spec.path), tokenizer
+        return AutoModelForCausalLM.from_pretrained(spec.path, revision=spec.revision), tokenizer
