@@ -97,21 +97,16 @@ def _trial_function(config: dict[str, Any], spec_json: str, storage: str) -> Non
     done(outcome.status, **outcome.persistence)
 
 
-class _RecordDeaths:
+def _record_death(spec: SweepSpec, storage: Storage, trial: Any) -> None:
     """A trial whose process died (killed, out of memory, its node lost) could not write its
     `failed` row: the driver writes it, for each attempt, before Tune retries the trial."""
+    from orchestrator.trial import TrialOutcome, write_trial_row
 
-    def __init__(self, spec: SweepSpec, storage: Storage) -> None:
-        self.spec, self.storage = spec, storage
-
-    def __call__(self, trial: Any) -> None:
-        from orchestrator.trial import TrialOutcome, write_trial_row
-
-        error = trial.get_pickled_error() or trial.get_error()
-        cell = resolve_trial(self.spec, trial.config["axes"])
-        message = (str(error).strip().splitlines() or ["(no error recorded)"])[-1]
-        write_trial_row(cell, self.storage, TrialOutcome(cell.trial_id, "failed"),
-                        error=f"{type(error).__name__}: {message} (attempt {trial.num_failures})")
+    error = trial.get_pickled_error() or trial.get_error()
+    cell = resolve_trial(spec, trial.config["axes"])
+    message = (str(error).strip().splitlines() or ["(no error recorded)"])[-1]
+    write_trial_row(cell, storage, TrialOutcome(cell.trial_id, "failed"),
+                    error=f"{type(error).__name__}: {message} (attempt {trial.num_failures})")
 
 
 def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "<spec>",
@@ -122,7 +117,8 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
     `storage` is a local folder or an s3:// URI. A local folder on a cluster of several nodes
     is refused unless `shared_fs` says it is the same shared filesystem on every node: else
     each node would write its own lake and cache."""
-    if not (address or os.environ.get("RAY_ADDRESS")):
+    own_ray = not (address or os.environ.get("RAY_ADDRESS"))
+    if own_ray:
         # Ray resolves 127.0.0.1 to the machine's network address (so that other machines can
         # join) unless its "cluster" mode is off; a Ray of our own serves this machine only.
         os.environ.setdefault(LOOPBACK_ONLY, "0")
@@ -137,20 +133,19 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
     started = time.perf_counter()
 
     if not ray.is_initialized():
-        if address or os.environ.get("RAY_ADDRESS"):
-            ray.init(address=address, logging_level=logging.WARNING)
-        else:  # a Ray of our own, in-process, reachable from this machine only
+        if own_ray:  # in-process, reachable from this machine only
             ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False,
                      logging_level=logging.WARNING)
+        else:
+            ray.init(address=address, logging_level=logging.WARNING)
     nodes = alive_nodes(ray.nodes())
     launchable = launchable_nodes(spec.resources.node_types)
     if storage.is_local and (len(nodes) > 1 or launchable) and not shared_fs:
         raise PlacementError(
-            f"--storage {storage}: a local folder, but the Ray cluster has {len(nodes)} node(s) and may "
-            "add more: each "
-            "node would write its own lake and stage cache. Use --storage s3://bucket/prefix, or "
-            "pass --shared-fs if this folder is one shared filesystem (NFS, EFS, Lustre) mounted "
-            "at the same path on every node.")
+            f"--storage {storage}: a local folder, but the Ray cluster has {len(nodes)} node(s)"
+            f"{' and may add more' if launchable else ''}: each node would write its own lake and "
+            "stage cache. Use --storage s3://bucket/prefix, or pass --shared-fs if this folder is "
+            "one shared filesystem (NFS, EFS, Lustre) mounted at the same path on every node.")
     check_placement(trials, nodes, source, launchable)
 
     from ray.tune.execution import class_cache
@@ -161,14 +156,14 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
         tune.with_parameters(_trial_function, spec_json=spec.model_dump_json(), storage=storage.uri),
         resources=lambda config: tune.PlacementGroupFactory([by_scale[config["axes"]["scale"]]]),
     )
-    record = _RecordDeaths(spec, storage)
+    resolved: Storage = storage  # for the callback (mypy does not narrow inside a class)
 
     class RecordDeaths(tune.Callback):  # type: ignore[misc]
         def on_trial_recover(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
-            record(trial)
+            _record_death(spec, resolved, trial)
 
         def on_trial_error(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
-            record(trial)
+            _record_death(spec, resolved, trial)
 
     tuner = tune.Tuner(
         trainable,
