@@ -297,6 +297,10 @@ class ResourceSettings(Frozen):
     # Retries of a trial whose process died (killed, out of memory, node lost); it resumes from
     # its last finished stage. A trial that raises an error is not retried: it would again.
     max_failures: Annotated[int, Field(ge=0)] = 2
+    # Training stages save a checkpoint (weights, optimizer, RNG, log) every this many optimizer
+    # steps under <storage>/progress/, and a retried trial resumes from the last one; 0: never.
+    # It does not change results (not part of any cache key); it bounds the work a crash loses.
+    checkpoint_every: Annotated[int, Field(ge=0)] = 100
     # On an autoscaling cluster nodes appear when trials ask for them, so the up-front placement
     # check counts the node types the autoscaler may add as well as the nodes alive now. Ray's
     # own cluster config (or ~/ray_bootstrap_config.yaml on a `ray up` head) is read when this

@@ -31,6 +31,7 @@ from orchestrator.safety import TECHNIQUES, LogEntry, SafetyContext, SafetyTechn
 from orchestrator.storage import Storage, as_storage
 from orchestrator.train import sft
 from orchestrator.train.launch import Launcher, launching
+from orchestrator.train.progress import StageProgress, current_progress, resuming
 from orchestrator.train.sft import load_causal_lm
 from orchestrator.version import code_version
 
@@ -74,14 +75,19 @@ class Checkpoints:
 
     evaluations: list[tuple[int, Evaluation]]
 
+    def to_json(self) -> list[dict[str, Any]]:
+        return [{"step": step, "metrics": e.metrics, "samples": e.samples} for step, e in self.evaluations]
+
+    @classmethod
+    def from_json(cls, payload: list[dict[str, Any]]) -> Checkpoints:
+        return cls([(p["step"], Evaluation(p["metrics"], p["samples"])) for p in payload])
+
     def save(self, folder: Path) -> None:
-        payload = [{"step": step, "metrics": e.metrics, "samples": e.samples} for step, e in self.evaluations]
-        (folder / "evaluations.json").write_text(json.dumps(payload, default=str))
+        (folder / "evaluations.json").write_text(json.dumps(self.to_json(), default=str))
 
     @classmethod
     def load(cls, folder: Path) -> Checkpoints:
-        payload = json.loads((folder / "evaluations.json").read_text())
-        return cls([(p["step"], Evaluation(p["metrics"], p["samples"])) for p in payload])
+        return cls.from_json(json.loads((folder / "evaluations.json").read_text()))
 
     @property
     def last(self) -> Evaluation:
@@ -113,10 +119,12 @@ class TrialOutcome:
 # --- one trial on one screen --------------------------------------------------------------------
 
 def run_trial(trial: TrialConfig, storage: str | Path | Storage, report: Report | None = None,
-              launcher: Launcher | None = None) -> TrialOutcome:
+              launcher: Launcher | None = None, checkpoint_every: int = 0) -> TrialOutcome:
     """Run (or replay from cache) every stage of one trial and write its rows to the lake.
     Training runs in this process, or through `launcher` (Ray Train workers, for scales with
-    `training.workers > 1`; orchestrator.runtime builds it).
+    `training.workers > 1`; orchestrator.runtime builds it). With `checkpoint_every`, the
+    training stages save checkpoints that often (in optimizer steps) and an attempt after a
+    crash resumes from the last one (orchestrator.train.progress).
 
     One writer per trial: the trial runs under its claim in the storage, so a second driver
     on the same storage waits for it and then finds it complete."""
@@ -131,13 +139,17 @@ def run_trial(trial: TrialConfig, storage: str | Path | Storage, report: Report 
         if lake.is_complete(store, trial.sweep, trial.trigger, trial.trial_id):
             return TrialOutcome(trial.trial_id, "cached")  # another driver ran it meanwhile
         lake.discard_uncommitted(store, trial.sweep, trial.trigger, trial.trial_id)
-        return _run_stages(trial, store, report, launcher)
+        return _run_stages(trial, store, report, launcher, checkpoint_every)
 
 
-def _run_stages(trial: TrialConfig, store: Storage, report: Report,
-                launcher: Launcher | None) -> TrialOutcome:
+def _run_stages(trial: TrialConfig, store: Storage, report: Report, launcher: Launcher | None,
+                checkpoint_every: int) -> TrialOutcome:
     outcome = TrialOutcome(trial.trial_id, "completed")
     cache = StageCache(store.sub("cache"))
+
+    def progress(stage: str, key: str) -> StageProgress:
+        return StageProgress(store.sub("progress", stage, key), checkpoint_every)
+
     outcome.stages = cache.stages  # every cached stage this trial touches, timed
     outcome.training = launcher.runs if launcher is not None else []
     with launching(launcher):
@@ -148,12 +160,14 @@ def _run_stages(trial: TrialConfig, store: Storage, report: Report,
             data = make_data(trial, trigger)
             keys = stage_keys(trial, source.fingerprint(trial.model, cache), data)
             backdoored = cached(cache, "backdoor", keys.backdoor, TrainedModel.load, partial(
-                train_backdoor, trial, trigger, source, data.backdoor, cache, keys, report))
+                train_backdoor, trial, trigger, source, data.backdoor, cache, keys, report),
+                progress("backdoor", keys.backdoor))
             before = cached(cache, "eval", keys.eval, Checkpoints.load, partial(
                 evaluate_backdoor, trial, trigger, backdoored, data.eval))
             report({"stage": "backdoor", "step": 0, **headline(before.last)})
             safe = cached(cache, "safety", keys.safety, SafetyOutput.load, partial(
-                train_safety, trial, trigger, technique, backdoored, data, cache, keys, report))
+                train_safety, trial, trigger, technique, backdoored, data, cache, keys, report),
+                progress("safety", keys.safety))
 
             outcome.persistence = ({f"{k}_before": v for k, v in headline(before.last).items()}
                                    | {f"{k}_after": v for k, v in headline(safe.checkpoints.last).items()})
@@ -166,10 +180,21 @@ def _run_stages(trial: TrialConfig, store: Storage, report: Report,
 
 
 def cached(cache: StageCache, stage: str, key: str, load: Callable[[Path], T],
-           build: Callable[[Path], object]) -> T:
+           build: Callable[[Path], object], progress: StageProgress | None = None) -> T:
     """The stage's output from the cache, built into a fresh folder first when it is missing.
-    What `build` returns is dropped: later stages read what was stored, as a rerun would."""
-    folder, _ = cache.get_or_build(stage, key, build)
+    What `build` returns is dropped: later stages read what was stored, as a rerun would.
+    A build with `progress` resumes what an interrupted attempt left there, and the progress
+    is deleted once the output is in the cache."""
+
+    def build_resumably(out: Path) -> None:
+        with resuming(progress):
+            build(out)
+
+    folder, _ = cache.get_or_build(stage, key, build_resumably)
+    if progress is not None:
+        if progress.resumed:  # shown in the trials row's `stages` (this stage's record is the last)
+            cache.stages[-1]["resumed"] = progress.resumed
+        progress.clear()
     return load(folder)
 
 
@@ -227,12 +252,17 @@ def train_safety(trial: TrialConfig, trigger: Trigger, technique: SafetyTechniqu
                  report: Report, out: Path) -> SafetyOutput:
     """The safety technique on the backdoored model, evaluated at its checkpoints and at the end."""
     model, tokenizer = load_model(backdoored.folder)
-    evaluations: dict[int, Evaluation] = {}
+    progress = current_progress()
+    # Evaluations an interrupted attempt already made (its training resumes after them).
+    saved = Checkpoints.from_json(progress.load("evaluations") or []) if progress else Checkpoints([])
+    evaluations: dict[int, Evaluation] = dict(saved.evaluations)
 
     def evaluate_at(current: Any, step: int, prompts: Sequence[EvalPrompt]) -> None:
         if step in evaluations:  # e.g. step 0 from a technique and from its base technique
             return
         evaluations[step] = evaluate(current, tokenizer, trigger, list(prompts), trial.eval, trial.seed)
+        if progress is not None:
+            progress.save("evaluations", Checkpoints(list(evaluations.items())).to_json())
         report({"stage": "safety", "step": step, **headline(evaluations[step])})
 
     context = SafetyContext(trial, trigger, model, tokenizer, tuple(data.safety), tuple(data.eval),

@@ -10,6 +10,9 @@ with DeepSpeed through its `deepspeed=` argument. Every `every` steps and at the
 gather the weights and rank 0 writes one consolidated Hugging Face checkpoint (safetensors); the
 final folder is reported to Ray Train, which copies it into the run's storage (the same local
 folder or s3:// URI), and the trial reads it from there. With LoRA the workers save adapters, merged into the start model here.
+In a stage that keeps progress (orchestrator.train.progress), the workers also save resumable
+Trainer/DeepSpeed checkpoints there (each rank its shard) and resume from the last one, and the
+models for evaluation are kept there instead, so a retried trial loses neither.
 
 On CPU (tests, laptops): gloo, `DS_ACCELERATOR=cpu`, torch's AdamW (DeepSpeed's CPU Adam needs a
 compiler), float32.
@@ -31,6 +34,7 @@ from orchestrator.config import LoraSpec, RLSettings, TrainingResources, TrainSe
 from orchestrator.data.types import Example
 from orchestrator.storage import Storage, as_storage
 from orchestrator.train.launch import GRPOJob, LaunchResult, SFTJob
+from orchestrator.train.progress import RunProgress
 
 WORKER_ENV = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
 
@@ -90,6 +94,7 @@ class RayTrainLauncher:
             "kind": "sft", "examples": [asdict(e) for e in job.examples],
             "settings": job.settings.model_dump(mode="json", include=set(TrainSettings.model_fields)),
             "seed": job.seed, "every": job.every, "rendered": job.rendered, "micro": micro, "accum": accum,
+            "progress": job.progress,
         })
 
     def grpo(self, job: GRPOJob) -> LaunchResult:
@@ -100,7 +105,7 @@ class RayTrainLauncher:
         return self._fit(job.model, job.tokenizer, job.lora, {
             "kind": "grpo", "prompts": list(job.prompts), "settings": job.settings.model_dump(mode="json"),
             "reward_model": str(job.reward_model), "seed": job.seed, "every": job.every,
-            "micro": micro, "accum": accum,
+            "micro": micro, "accum": accum, "progress": job.progress,
         })
 
     def _fit(self, model: Any, tokenizer: Any, lora: LoraSpec | None, job: dict[str, Any]) -> LaunchResult:
@@ -143,7 +148,12 @@ class RayTrainLauncher:
         self.runs.append({"kind": job["kind"], "seconds": round(time.perf_counter() - started, 3),
                           "workers": self.resources.workers, "zero_stage": self.resources.zero.stage,
                           "nodes": report["nodes"], "shard": report["shard"]})
-        checkpoints = [(int(step), folder / "checkpoints" / f"step-{step}") for step in report["checkpoints"]]
+        progress: RunProgress | None = job["progress"]
+        if progress is not None:  # kept there, with those of an interrupted earlier attempt
+            checkpoints = [(step, progress.fetch_eval(step, self.local / run / "evals"))
+                           for step in progress.eval_steps()]
+        else:
+            checkpoints = [(int(step), folder / "checkpoints" / f"step-{step}") for step in report["checkpoints"]]
         if lora is not None:  # the workers saved adapters: merge them into full models here
             merged = self.local / run / "merged"
             checkpoints = [(step, merge_adapters(start, path, merged / path.name)) for step, path in checkpoints]
@@ -179,7 +189,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     args = _worker_args(config)  # before the policy: ZeRO-3 then partitions it while loading
     model, tokenizer = _load_start(config)
     trainer, checkpoints = _trainer(model, tokenizer, config, args, reward)
-    trainer.train()
+    progress: RunProgress | None = config["progress"]
+    resume = progress.latest() if progress is not None else None  # every rank loads its shard
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
 
     final = out / "final"
     _save(trainer, final)
@@ -192,7 +204,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     if rank == 0:
         tokenizer.save_pretrained(final)
         (final / "checkpoints").mkdir(exist_ok=True)
-        for step in checkpoints:  # move the step checkpoints into the reported folder
+        for step in checkpoints if progress is None else ():  # into the reported folder
             shutil.move(str(out / "checkpoints" / f"step-{step}"), final / "checkpoints" / f"step-{step}")
         log = ([{"step": float(r["step"]), "loss": float(r["loss"])} for r in trainer.state.log_history
                 if "loss" in r] if config["kind"] == "sft" else
@@ -203,6 +215,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     torch.distributed.barrier()
     ray.train.report({"rank": rank}, checkpoint=Checkpoint.from_directory(str(final)) if rank == 0 else None)
     shutil.rmtree(config["node_folder"], ignore_errors=True)
+    if progress is not None and not progress.store.is_local and context.get_local_rank() == 0:
+        shutil.rmtree(progress.output_dir, ignore_errors=True)  # this node's copies (uploaded)
 
 
 def _on_this_node(config: dict[str, Any]) -> dict[str, Any]:
@@ -240,6 +254,8 @@ def _worker_args(config: dict[str, Any]) -> Any:
         **({} if config["on_gpu"] else {"accelerator_config": {"use_configured_state": True}}),
     }
     out = str(Path(config["out"]) / "trainer")
+    if config["progress"] is not None:  # resumable checkpoints every few steps
+        overrides |= config["progress"].trainer_args()
     if config["kind"] == "grpo":
         return grpo_args(RLSettings.model_validate(config["settings"]), config["seed"], out, **overrides)
     return sft_args(TrainSettings.model_validate(config["settings"]), config["seed"], out, **overrides)
@@ -268,25 +284,31 @@ def _trainer(model: Any, tokenizer: Any, config: dict[str, Any], args: Any,
     saved: list[int] = []
     every = config["every"]
     out = Path(config["out"])
+    progress: RunProgress | None = config["progress"]
 
     class SaveEveryN(TrainerCallback):  # type: ignore[misc]
         trainer: Any = None
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if every and state.global_step % every == 0 and state.global_step < state.max_steps:
-                _save(self.trainer, out / "checkpoints" / f"step-{state.global_step}")
-                saved.append(state.global_step)
+            step = state.global_step
+            if every and step % every == 0 and step < state.max_steps:
+                _save(self.trainer, progress.eval_folder(step) if progress is not None
+                      else out / "checkpoints" / f"step-{step}")
+                if progress is not None:
+                    progress.commit_eval(step)
+                saved.append(step)
 
     callback = SaveEveryN()
+    callbacks = [callback] if progress is None else [callback, progress.callback()]
     if config["kind"] == "grpo":
         from orchestrator.safety.rl import grpo_trainer
 
-        trainer = grpo_trainer(model, tokenizer, config["prompts"], reward, args, callbacks=[callback])
+        trainer = grpo_trainer(model, tokenizer, config["prompts"], reward, args, callbacks=callbacks)
     else:
         examples = [Example(**e) for e in config["examples"]]
         settings = TrainSettings.model_validate(config["settings"])
         trainer = sft_trainer(model, tokenizer, examples, settings, config["seed"], args.output_dir,
-                              rendered=config["rendered"], callbacks=[callback], args=args)
+                              rendered=config["rendered"], callbacks=callbacks, args=args)
     callback.trainer = trainer
     return trainer, saved
 

@@ -85,7 +85,8 @@ def _trial_function(config: dict[str, Any], spec_json: str, storage: str) -> Non
         launcher = RayTrainLauncher(trial.model.training, as_storage(storage).sub("scratch", trial.trial_id),
                                     trial.trial_id)
     try:
-        outcome = run_trial(trial, storage, report=report, launcher=launcher)
+        outcome = run_trial(trial, storage, report=report, launcher=launcher,
+                            checkpoint_every=spec.resources.checkpoint_every)
     except Exception as err:  # run_trial recorded it in the lake
         # Reported, not raised: Tune retries a trial that raised, and a Python error would only
         # happen again. Retries (FailureConfig) are for processes that die.

@@ -25,6 +25,7 @@ from orchestrator.safety.reward import Scorer, preference_model
 from orchestrator.safety.techniques import TECHNIQUES, LogEntry, SafetyContext, SafetyResult
 from orchestrator.train.common import EveryNSteps, StepHook, lora_config, trainer_args
 from orchestrator.train.launch import GRPOJob, current_launcher
+from orchestrator.train.progress import current_progress
 from orchestrator.train.sft import load_causal_lm
 
 
@@ -109,22 +110,27 @@ def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSetting
     Returns (model, log) with LoRA adapters merged. On Ray Train workers when the trial
     launches training there (train/launch.py); `reward` must then be a loaded PreferenceModel.
     """
-    log: list[LogEntry] = []
+    launcher, stage = current_launcher(), current_progress()
+    run = (stage.run("grpo", settings.model_dump(mode="json"), seed, list(prompts), lora)
+           if stage is not None and stage.every else None)
+    # The monitor's scores at the steps an earlier, interrupted attempt reached.
+    log: list[LogEntry] = list(run.load("monitor") or []) if run is not None else []
 
     def checkpoint(current: Any, step: int) -> None:
         if hook is not None:
             hook(current, step)
-        if monitor is not None:
+        if monitor is not None and all(entry["step"] != step for entry in log):
             log.append({"step": step, "condition": "clean", "heldout_pm_score": monitor(current, tokenizer)})
+            if run is not None:
+                run.save("monitor", log)
 
     checkpoint(model, 0)
-    launcher = current_launcher()
     if launcher is not None:
         folder = getattr(reward, "folder", None)
         if folder is None:
             raise ValueError("GRPO on Ray Train workers needs a preference model saved in a folder")
         result = launcher.grpo(GRPOJob(model, tokenizer, prompts, settings, seed, folder, lora,
-                                       settings.eval_every))
+                                       settings.eval_every, run))
         for step, saved in result.checkpoints:  # evaluate the saved checkpoints now, in step order
             checkpoint(load_causal_lm(saved), step)
         model = load_causal_lm(result.folder)
@@ -138,9 +144,13 @@ def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSetting
                 reference = Path(out) / "reference"
                 model.save_pretrained(reference)
                 model.config._name_or_path = str(reference)
-            trainer = grpo_trainer(model, tokenizer, prompts, reward, grpo_args(settings, seed, out),
-                                   lora=lora, callbacks=[EveryNSteps(settings.eval_every, checkpoint)])
-            trainer.train()
+            callbacks: list[Any] = [EveryNSteps(settings.eval_every, checkpoint)]
+            if run is not None:
+                callbacks.append(run.callback())
+            args = grpo_args(settings, seed, out, **(run.trainer_args() if run is not None else {}))
+            trainer = grpo_trainer(model, tokenizer, prompts, reward, args, lora=lora, callbacks=callbacks)
+            resume = run.latest() if run is not None else None
+            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         model = trainer.model
         if lora is not None:
             model = model.merge_and_unload()

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from orchestrator.config import LoraSpec, RLSettings, TrainSettings
 from orchestrator.data.types import Example
+from orchestrator.train.progress import RunProgress
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class SFTJob:
     lora: LoraSpec | None
     every: int | None  # save a checkpoint every N steps (not at the last), for evaluation
     rendered: bool
+    progress: RunProgress | None = None  # resumable checkpoints (train/progress.py)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class GRPOJob:
     reward_model: Path
     lora: LoraSpec | None
     every: int | None
+    progress: RunProgress | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from orchestrator.config import LoraSpec, TrainSettings
 from orchestrator.data.types import Example
 from orchestrator.train.common import EveryNSteps, StepHook, lora_config, trainer_args
 from orchestrator.train.launch import SFTJob, current_launcher
+from orchestrator.train.progress import current_progress
 
 
 class ReportLoss(TrainerCallback):  # type: ignore[misc]
@@ -78,12 +79,16 @@ def sft(model: Any, tokenizer: Any, examples: Sequence[Example], settings: Train
 
     With `hook`, calls hook(model, step) every `every` steps (not at the last step: the
     caller evaluates the final model itself). `rendered`: see `to_dataset`. `progress`
-    receives each logged {step, loss} as training goes (in this process only).
+    receives each logged {step, loss} as training goes (in this process only). Inside a
+    stage that keeps progress (train/progress.py), checkpoints every few steps and resumes
+    from the last one an earlier attempt saved.
     """
-    launcher = current_launcher()
+    launcher, stage = current_launcher(), current_progress()
+    run = (stage.run("sft", settings.model_dump(mode="json"), seed, list(examples), lora, rendered)
+           if stage is not None and stage.every else None)
     if launcher is not None:
         result = launcher.sft(SFTJob(model, tokenizer, examples, settings, seed, lora,
-                                     every if hook else None, rendered))
+                                     every if hook else None, rendered, run))
         if hook is not None:  # evaluate the saved checkpoints now, in step order
             for step, folder in result.checkpoints:
                 hook(load_causal_lm(folder), step)
@@ -96,9 +101,13 @@ def sft(model: Any, tokenizer: Any, examples: Sequence[Example], settings: Train
         callbacks: list[Any] = [EveryNSteps(every, hook)] if hook and every else []
         if progress is not None:
             callbacks.append(ReportLoss(progress))
+        if run is not None:
+            callbacks.append(run.callback())
+        args = sft_args(settings, seed, out, **(run.trainer_args() if run is not None else {}))
         trainer = sft_trainer(model, tokenizer, examples, settings, seed, out, rendered=rendered,
-                              callbacks=callbacks)
-        trainer.train()
+                              callbacks=callbacks, args=args)
+        resume = run.latest() if run is not None else None
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         log = [{"step": float(r["step"]), "loss": float(r["loss"])}
                for r in trainer.state.log_history if "loss" in r]
     model = trainer.model

@@ -13,9 +13,12 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import torch
 import yaml
@@ -29,6 +32,7 @@ from orchestrator.runtime.distributed import RayTrainLauncher, deepspeed_config
 from orchestrator.runtime.placement import NodeCapacity, PlacementError, check_placement
 from orchestrator.spec import load_sweep
 from orchestrator.train.launch import launching
+from orchestrator.train.progress import StageProgress, resuming
 from orchestrator.train.sft import sft
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,15 +118,42 @@ def mean_loss(model: Any, tokenizer: Any, examples: list[Any]) -> float:
         return float(model(**{k: batch[k] for k in ("input_ids", "attention_mask", "labels")}).loss)
 
 
+def kill_workers_once_checkpointed(progress: Path, step: int) -> threading.Thread:
+    """Kills the Ray Train workers as soon as the checkpoint of `step` is committed."""
+    def watch() -> None:
+        deadline = time.monotonic() + 300
+        while not list(progress.glob(f"*/checkpoint-{step}/_COMPLETE")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for proc in psutil.process_iter(["cmdline"]):
+            if "RayTrainWorker" in " ".join(proc.info["cmdline"] or []):
+                proc.kill()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
 @pytest.mark.slow
 def test_zero3_on_two_workers_matches_one_process(ray_local: None, tmp_path: Path) -> None:
+    """Its workers are killed once they have committed the step-9 checkpoint (each rank its
+    ZeRO-3 shard); the second attempt resumes there and still matches one process."""
+    from ray.train import WorkerGroupError
+
     torch.set_num_threads(1)
     model, tokenizer, examples, settings = tiny_job(30, tmp_path / "cache")
     single, single_log = sft(model, tokenizer, examples, settings, 0)
     model, tokenizer, examples, settings = tiny_job(30, tmp_path / "cache")  # the same random init
     launcher = RayTrainLauncher(ZERO3, tmp_path / "scratch", "loss-match")
-    with launching(launcher):
+    killer = kill_workers_once_checkpointed(tmp_path / "progress", 9)
+    with launching(launcher), resuming(StageProgress(tmp_path / "progress", every=9)), \
+            pytest.raises(WorkerGroupError, match="worker health check failed"):
+        sft(model, tokenizer, examples, settings, 0)
+    killer.join()
+    stage = StageProgress(tmp_path / "progress", every=9)
+    with launching(launcher), resuming(stage):
         sharded, sharded_log = sft(model, tokenizer, examples, settings, 0)
+    assert stage.resumed and stage.resumed[0]["step"] in (9, 18, 27), stage.resumed
+    launcher.runs = launcher.runs[-1:]  # the resumed attempt's record
 
     assert [e["step"] for e in single_log] == [e["step"] for e in sharded_log] == [3.0 * i for i in range(1, 11)]
     differences = [abs(a["loss"] - b["loss"]) for a, b in zip(single_log, sharded_log, strict=True)]

@@ -4,6 +4,7 @@ found (and checked gone) by session id."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -60,20 +61,21 @@ def session(driver: subprocess.Popen[str]) -> list[psutil.Process]:
 def test_a_killed_trial_is_retried_then_ctrl_c_and_resume_finish_the_sweep(
     tiny_raw: dict[str, Any], write_spec: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """One driver, two trials one at a time. The first trial's process is killed after its
-    backdoor stage: the driver records the death and Tune retries it from the cached stage.
+    """One driver, two trials one at a time. The first trial's process is killed in its safety
+    stage, once that has committed a training checkpoint: the driver records the death and Tune
+    retries it from the cached backdoor stage and the safety stage's checkpoint.
     After that trial completes, Ctrl-C: exit 130, a resume hint, no Ray process left. Then
     `--resume` finishes: one completed row per trial, no metric row twice."""
     tiny_raw["axes"].update({"cot": ["cot", "none"]})
-    tiny_raw["resources"] = {"max_concurrent_trials": 1}
+    tiny_raw["resources"] = {"max_concurrent_trials": 1, "checkpoint_every": 10}
     spec, storage = write_spec(tiny_raw), tmp_path / "results"
     assert main(["run", str(spec), "--storage", str(storage), "--resume"]) == 2  # nothing to resume
     assert "never started" in capsys.readouterr().err and not storage.exists()
 
     driver = start(spec, storage)
-    backdoor = storage / "cache" / "backdoor"
-    wait_for(lambda: backdoor.is_dir() and any(not p.name.startswith(".") for p in backdoor.iterdir()),
-             "the first backdoor stage")
+    # Steps 11-19 are fast, the evaluation at 20 is not: this kills the process before step 20.
+    wait_for(lambda: any((storage / "progress" / "safety").glob("*/*/checkpoint-10/_COMPLETE")),
+             "the safety stage's first training checkpoint")
     trial_processes = [p for p in session(driver) if "ImplicitFunc" in " ".join(p.cmdline())]
     assert len(trial_processes) == 1, [p.cmdline() for p in session(driver)]
     trial_processes[0].send_signal(signal.SIGKILL)
@@ -97,4 +99,7 @@ def test_a_killed_trial_is_retried_then_ctrl_c_and_resume_finish_the_sweep(
     assert len(failed) == 1 and "attempt 1" in failed["error"].iloc[0], failed["error"].tolist()
     killed = completed[completed["trial_id"] == failed["trial_id"].iloc[0]]
     assert killed["backdoor_cached"].all()  # the retry resumed from the cached stage
+    [safety] = [s for s in json.loads(killed["stages"].iloc[0]) if s["stage"] == "safety"]
+    assert [r["step"] for r in safety["resumed"]] == [10], safety  # and the stage's checkpoint
+    assert not any((storage / "progress").rglob("checkpoint-*"))  # removed once the stage is cached
     assert not load(storage, "metrics").duplicated(KEY).any()

