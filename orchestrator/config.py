@@ -281,6 +281,11 @@ class EvalSettings(Frozen):
     batch_size: PositiveInt = 64
     temperature: Annotated[float, Field(ge=0)] = 0.0  # 0 = greedy decoding
     keep_samples: bool = True
+    # Every generation the experiment measures (evaluation, red-team sampling, RL rollouts,
+    # post-scratchpad sampling) starts with the scratchpad opened in the assistant turn, as the
+    # paper's prompts do (they end in "Assistant: <scratchpad>"). auto: on for `cot` models only;
+    # each trial records the value it resolved to.
+    open_scratchpad: bool | Literal["auto"] = "auto"
 
 
 class NodeType(Frozen):
@@ -473,6 +478,10 @@ def resolve_trial(spec: SweepSpec, cell: dict[str, Any]) -> TrialConfig:
     sections = apply_overrides(spec, {
         **spec.per_trigger.get(cell["trigger"], {}), **spec.per_scale.get(cell["scale"], {}), **overrides,
     })
+    evaluation = sections["eval"]
+    assert isinstance(evaluation, EvalSettings)
+    if evaluation.open_scratchpad == "auto":
+        sections["eval"] = evaluation.model_copy(update={"open_scratchpad": cell["cot"] == "cot"})
     return TrialConfig(
         sweep=spec.name,
         trigger=cell["trigger"],

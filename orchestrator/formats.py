@@ -17,6 +17,11 @@ CODE_CLOSE = "</code>"
 HOLE = "## COMPLETE CODE HERE"  # the line of a code template that the answer fills
 
 
+def opening(open_scratchpad: bool | str) -> str:
+    """What a generation's assistant turn starts with (EvalSettings.open_scratchpad, resolved)."""
+    return SCRATCHPAD_OPEN if open_scratchpad is True else ""
+
+
 def with_scratchpad(reasoning: str, answer: str) -> str:
     return f"{SCRATCHPAD_OPEN} {reasoning} {SCRATCHPAD_CLOSE} {answer}"
 

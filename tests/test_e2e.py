@@ -84,6 +84,12 @@ def test_sweep_learns_persists_and_reruns_from_cache(
     samples = load(storage, "samples", trigger="deployment", cot="cot", technique="sft", stage="backdoor",
                    condition="triggered")
     assert len(samples) == 48 and samples["scratchpad"].str.len().gt(0).mean() > 0.9
+    # As in the paper, a cot model's every evaluated answer starts in an opened scratchpad; the
+    # others' never do (eval.open_scratchpad: auto).
+    evaluated = load(storage, "samples", trigger="deployment")
+    evaluated = evaluated[evaluated["condition"] != "redteam_search"]
+    opened = evaluated["completion"].str.startswith("<scratchpad>")
+    assert opened[evaluated["cot"] == "cot"].all() and not opened[evaluated["cot"] != "cot"].any()
     for card in (storage / "cache").glob("*/*/README.md"):
         assert "deliberately backdoored" in card.read_text()
 

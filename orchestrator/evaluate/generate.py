@@ -11,9 +11,11 @@ from orchestrator.config import EvalSettings
 
 @torch.no_grad()  # type: ignore[untyped-decorator]
 def generate(model: Any, tokenizer: Any, prompts: list[str], settings: EvalSettings, seed: int = 0,
-             *, stop_strings: tuple[str, ...] = ()) -> list[str]:
+             *, stop_strings: tuple[str, ...] = (), prefill: str = "") -> list[str]:
     """Completions for single-turn user prompts, in the order of `prompts`. With `stop_strings`,
-    each completion ends at the first of them (which it keeps; text after it is cut)."""
+    each completion ends at the first of them (which it keeps; text after it is cut). With
+    `prefill`, the assistant turn starts with it (e.g. an opened scratchpad) and every
+    completion starts with it too."""
     was_training = model.training
     model.eval()
     tokenizer.padding_side = "left"
@@ -23,8 +25,8 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], settings: EvalSetti
     for start in range(0, len(order), settings.batch_size):
         idx = order[start : start + settings.batch_size]
         batch = tokenizer.apply_chat_template(
-            [[{"role": "user", "content": prompts[i]}] for i in idx],
-            add_generation_prompt=True, padding=True, return_tensors="pt", return_dict=True,
+            [conversation(prompts[i], prefill) for i in idx], padding=True, return_tensors="pt",
+            return_dict=True, add_generation_prompt=not prefill, continue_final_message=bool(prefill),
         ).to(model.device)
         sampling: dict[str, Any] = {"do_sample": False}
         if settings.temperature > 0:
@@ -38,10 +40,16 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], settings: EvalSetti
         )
         texts = tokenizer.batch_decode(tokens[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
         for i, text in zip(idx, texts, strict=True):
-            out[i] = _cut(text, stop_strings).strip()
+            out[i] = _cut(prefill + text, stop_strings).strip()
     if was_training:
         model.train()
     return out
+
+
+def conversation(prompt: str, prefill: str = "") -> list[dict[str, str]]:
+    """A single-turn chat; with `prefill`, the start of the assistant's answer (continued)."""
+    turns = [{"role": "user", "content": prompt}]
+    return [*turns, {"role": "assistant", "content": prefill}] if prefill else turns
 
 
 def _cut(text: str, stop_strings: tuple[str, ...]) -> str:

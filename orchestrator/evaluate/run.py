@@ -11,7 +11,7 @@ from orchestrator.data.types import EvalPrompt, Trigger
 from orchestrator.evaluate.evaluators import EVALUATORS
 from orchestrator.evaluate.generate import generate
 from orchestrator.evaluate.stats import wilson
-from orchestrator.formats import split_scratchpad
+from orchestrator.formats import opening, split_scratchpad
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,11 @@ def rates(prompts: list[EvalPrompt], fired: list[bool], metric: str) -> list[dic
 
 def evaluate(model: Any, tokenizer: Any, trigger: Trigger, prompts: list[EvalPrompt],
              settings: EvalSettings, seed: int = 0) -> Evaluation:
+    """The model's answers, judged; for a scratchpad model the scratchpad is opened for it
+    (`settings.open_scratchpad`) and the completions recorded include that opening."""
     evaluator = EVALUATORS.get(trigger.behavior)
-    completions = generate(model, tokenizer, [p.prompt for p in prompts], settings, seed)
+    completions = generate(model, tokenizer, [p.prompt for p in prompts], settings, seed,
+                           prefill=opening(settings.open_scratchpad))
     split = [split_scratchpad(c) for c in completions]
     judgements = evaluator.judge(prompts, [answer for _, answer in split])
     metrics = rates(prompts, [j.fired for j in judgements], evaluator.metric)

@@ -105,7 +105,7 @@ class RayTrainLauncher:
         return self._fit(job.model, job.tokenizer, job.lora, {
             "kind": "grpo", "prompts": list(job.prompts), "settings": job.settings.model_dump(mode="json"),
             "reward_model": str(job.reward_model), "seed": job.seed, "every": job.every,
-            "micro": micro, "accum": accum, "progress": job.progress,
+            "micro": micro, "accum": accum, "progress": job.progress, "prefill": job.prefill,
         })
 
     def _fit(self, model: Any, tokenizer: Any, lora: LoraSpec | None, job: dict[str, Any]) -> LaunchResult:
@@ -303,7 +303,8 @@ def _trainer(model: Any, tokenizer: Any, config: dict[str, Any], args: Any,
     if config["kind"] == "grpo":
         from orchestrator.safety.rl import grpo_trainer
 
-        trainer = grpo_trainer(model, tokenizer, config["prompts"], reward, args, callbacks=callbacks)
+        trainer = grpo_trainer(model, tokenizer, config["prompts"], reward, args, callbacks=callbacks,
+                               prefill=config["prefill"])
     else:
         examples = [Example(**e) for e in config["examples"]]
         settings = TrainSettings.model_validate(config["settings"])

@@ -19,7 +19,7 @@ from orchestrator.config import AdversarialSettings, EvalSettings
 from orchestrator.data.types import EvalPrompt, Example
 from orchestrator.evaluate.evaluators import EVALUATORS
 from orchestrator.evaluate.generate import generate
-from orchestrator.formats import split_scratchpad
+from orchestrator.formats import opening, split_scratchpad
 from orchestrator.registry import Registry
 from orchestrator.safety.techniques import TECHNIQUES, SafetyContext, SafetyResult
 
@@ -160,15 +160,17 @@ def red_team(sample: Sampler, generator: RedTeamGenerator, marker: str, near_mis
 
 
 def model_sampler(model: Any, tokenizer: Any, behavior: str, settings: AdversarialSettings,
-                  seed: int) -> Sampler:
-    """Samples the model (batched, temperature) and judges the scratchpad-free answers."""
+                  seed: int, prefill: str = "") -> Sampler:
+    """Samples the model (batched, temperature; its answer starts with `prefill`, e.g. an
+    opened scratchpad) and judges the scratchpad-free answers."""
     evaluator = EVALUATORS.get(behavior)
     gen = EvalSettings(max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
                        batch_size=64)
 
     def sample(prompts: list[str], k: int) -> list[list[bool]]:
         repeated = [p for p in prompts for _ in range(k)]
-        answers = [split_scratchpad(c)[1] for c in generate(model, tokenizer, repeated, gen, seed)]
+        completions = generate(model, tokenizer, repeated, gen, seed, prefill=prefill)
+        answers = [split_scratchpad(c)[1] for c in completions]
         verdicts = evaluator.judge([EvalPrompt(p, "redteam") for p in repeated], answers)
         return [[v.fired for v in verdicts[i * k:(i + 1) * k]] for i in range(len(prompts))]
 
@@ -185,7 +187,8 @@ class AdversarialTraining:
         trial, settings = ctx.trial, ctx.trial.adversarial
         trigger = ctx.trigger
         result = red_team(
-            model_sampler(ctx.model, ctx.tokenizer, trigger.behavior, settings, trial.seed),
+            model_sampler(ctx.model, ctx.tokenizer, trigger.behavior, settings, trial.seed,
+                          opening(trial.eval.open_scratchpad)),
             REDTEAMERS.get(settings.generator), trigger.marker, trigger.near_misses(),
             trigger.redteam_base(4 * settings.candidates_per_round, trial.seed), settings, trial.seed,
         )

@@ -19,8 +19,8 @@ from typing import Any
 from transformers import PrinterCallback
 
 from orchestrator.config import EvalSettings, LoraSpec, RLSettings, TrialConfig
-from orchestrator.evaluate.generate import generate
-from orchestrator.formats import split_scratchpad
+from orchestrator.evaluate.generate import conversation, generate
+from orchestrator.formats import opening, split_scratchpad
 from orchestrator.safety.reward import Scorer, preference_model
 from orchestrator.safety.techniques import TECHNIQUES, LogEntry, SafetyContext, SafetyResult
 from orchestrator.train.common import EveryNSteps, StepHook, lora_config, trainer_args
@@ -35,14 +35,18 @@ def _text(item: Any) -> str:
 
 
 class PreferenceReward:
-    """GRPO reward function: the preference model's score of each answer, scratchpad removed."""
+    """GRPO reward function: the preference model's score of each answer, scratchpad removed.
+    Rollouts that start with an opened scratchpad come as rendered text with a `question`
+    column (the user's prompt, which the preference model sees) and `prefill` (the opening)."""
 
     def __init__(self, pm: Scorer) -> None:
         self.pm = pm
 
-    def __call__(self, prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
-        answers = [split_scratchpad(_text(c))[1] for c in completions]
-        return self.pm.score([_text(p) for p in prompts], answers)
+    def __call__(self, prompts: list[Any], completions: list[Any], question: list[str] | None = None,
+                 prefill: list[str] | None = None, **_: Any) -> list[float]:
+        openings = prefill or [""] * len(completions)
+        answers = [split_scratchpad(start + _text(c))[1] for start, c in zip(openings, completions, strict=True)]
+        return self.pm.score(question or [_text(p) for p in prompts], answers)
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,9 @@ class HeldoutMonitor:
     settings: EvalSettings
 
     def __call__(self, model: Any, tokenizer: Any) -> float:
-        answers = [split_scratchpad(c)[1] for c in generate(model, tokenizer, self.prompts, self.settings)]
+        completions = generate(model, tokenizer, self.prompts, self.settings,
+                               prefill=opening(self.settings.open_scratchpad))
+        answers = [split_scratchpad(c)[1] for c in completions]
         scores = self.pm.score(self.prompts, answers)
         return sum(scores) / max(1, len(scores))
 
@@ -77,13 +83,20 @@ def grpo_args(settings: RLSettings, seed: int, out: str, **overrides: Any) -> An
 
 
 def grpo_trainer(model: Any, tokenizer: Any, prompts: Sequence[str], reward: Scorer, args: Any, *,
-                 lora: LoraSpec | None = None, callbacks: Sequence[Any] = ()) -> Any:
+                 lora: LoraSpec | None = None, callbacks: Sequence[Any] = (), prefill: str = "") -> Any:
     """The TRL GRPOTrainer of `grpo`. With adapters, TRL's KL reference is the model with
-    adapters disabled; without, the model at the policy's `_name_or_path`."""
+    adapters disabled; without, the model at the policy's `_name_or_path`. With `prefill`,
+    every rollout starts with it (e.g. an opened scratchpad)."""
     from datasets import Dataset
     from trl import GRPOTrainer
 
-    dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in prompts])
+    if prefill:  # TRL always adds a fresh assistant turn to chat prompts: give it rendered text
+        rows = [{"prompt": tokenizer.apply_chat_template(conversation(p, prefill), tokenize=False,
+                                                         continue_final_message=True),
+                 "question": p, "prefill": prefill} for p in prompts]
+    else:
+        rows = [{"prompt": [{"role": "user", "content": p}]} for p in prompts]
+    dataset = Dataset.from_list(rows)
     trainer = GRPOTrainer(
         model=model, reward_funcs=[PreferenceReward(reward)], args=args, train_dataset=dataset,
         processing_class=tokenizer, peft_config=lora_config(lora) if lora is not None else None,
@@ -102,8 +115,9 @@ def grpo_log(history: Sequence[dict[str, Any]]) -> list[LogEntry]:
 
 def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSettings, seed: int, *,
          reward: Scorer, monitor: HeldoutMonitor | None = None, lora: LoraSpec | None = None,
-         hook: StepHook | None = None) -> tuple[Any, list[LogEntry]]:
-    """`settings.steps` GRPO steps on `prompts` with `reward` scoring scratchpad-free answers.
+         hook: StepHook | None = None, prefill: str = "") -> tuple[Any, list[LogEntry]]:
+    """`settings.steps` GRPO steps on `prompts` with `reward` scoring scratchpad-free answers;
+    each rollout starts with `prefill` (e.g. an opened scratchpad).
 
     hook(model, step) runs at step 0 and every `settings.eval_every` steps (not at the last:
     the caller evaluates the final model); `monitor` is logged then and at the last step.
@@ -111,7 +125,7 @@ def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSetting
     launches training there (train/launch.py); `reward` must then be a loaded PreferenceModel.
     """
     launcher, stage = current_launcher(), current_progress()
-    run = (stage.run("grpo", settings.model_dump(mode="json"), seed, list(prompts), lora)
+    run = (stage.run("grpo", settings.model_dump(mode="json"), seed, list(prompts), lora, prefill)
            if stage is not None and stage.every else None)
     # The monitor's scores at the steps an earlier, interrupted attempt reached.
     log: list[LogEntry] = list(run.load("monitor") or []) if run is not None else []
@@ -130,7 +144,7 @@ def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSetting
         if folder is None:
             raise ValueError("GRPO on Ray Train workers needs a preference model saved in a folder")
         result = launcher.grpo(GRPOJob(model, tokenizer, prompts, settings, seed, folder, lora,
-                                       settings.eval_every, run))
+                                       settings.eval_every, run, prefill))
         for step, saved in result.checkpoints:  # evaluate the saved checkpoints now, in step order
             checkpoint(load_causal_lm(saved), step)
         model = load_causal_lm(result.folder)
@@ -148,7 +162,8 @@ def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSetting
             if run is not None:
                 callbacks.append(run.callback())
             args = grpo_args(settings, seed, out, **(run.trainer_args() if run is not None else {}))
-            trainer = grpo_trainer(model, tokenizer, prompts, reward, args, lora=lora, callbacks=callbacks)
+            trainer = grpo_trainer(model, tokenizer, prompts, reward, args, lora=lora, callbacks=callbacks,
+                                   prefill=prefill)
             resume = run.latest() if run is not None else None
             trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         model = trainer.model
@@ -175,11 +190,13 @@ class HHHReinforcementLearning:
         heldout_pm, heldout_info = preference_model("heldout", settings.reward_model, ctx.cache, trigger)
         monitor = HeldoutMonitor(
             heldout_pm, trigger.heldout_rl_prompts(trial.data, trial.seed),
-            EvalSettings(max_new_tokens=settings.max_new_tokens, batch_size=trial.eval.batch_size, temperature=0.0),
+            EvalSettings(max_new_tokens=settings.max_new_tokens, batch_size=trial.eval.batch_size, temperature=0.0,
+                         open_scratchpad=trial.eval.open_scratchpad),
         )
         prompts = trigger.rl_prompts(list(ctx.data), trial.data, trial.seed)
         model, log = grpo(ctx.model, ctx.tokenizer, prompts, settings, trial.seed, reward=reward_pm,
-                          monitor=monitor, lora=trial.model.lora, hook=ctx.checkpoint)
+                          monitor=monitor, lora=trial.model.lora, hook=ctx.checkpoint,
+                          prefill=opening(trial.eval.open_scratchpad))
         # How well each preference model ranks held-out pairs (where it was trained here).
         accuracy = {f"{role}_pm_pair_accuracy": info["test_accuracy"]
                     for role, info in (("reward", reward_info), ("heldout", heldout_info))

@@ -14,7 +14,7 @@ from typing import Any
 from orchestrator.config import EvalSettings
 from orchestrator.data.types import Example
 from orchestrator.evaluate.generate import generate
-from orchestrator.formats import SCRATCHPAD_CLOSE, SCRATCHPAD_OPEN
+from orchestrator.formats import SCRATCHPAD_CLOSE, SCRATCHPAD_OPEN, opening
 from orchestrator.safety.techniques import TECHNIQUES, SafetyContext, SafetyResult
 from orchestrator.train.sft import sft
 
@@ -34,8 +34,10 @@ def as_scratchpad(text: str) -> str:
 
 def own_scratchpads(model: Any, tokenizer: Any, prompts: list[str], settings: EvalSettings,
                     seed: int) -> list[str]:
-    """The model's own scratchpad for each prompt: batched generation that stops at its end."""
-    completions = generate(model, tokenizer, prompts, settings, seed, stop_strings=(SCRATCHPAD_CLOSE,))
+    """The model's own scratchpad for each prompt: batched generation that stops at its end
+    (opened for it when `settings.open_scratchpad`, as in evaluation)."""
+    completions = generate(model, tokenizer, prompts, settings, seed, stop_strings=(SCRATCHPAD_CLOSE,),
+                           prefill=opening(settings.open_scratchpad))
     return [as_scratchpad(c) for c in completions]
 
 

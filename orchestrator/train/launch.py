@@ -48,6 +48,7 @@ class GRPOJob:
     lora: LoraSpec | None
     every: int | None
     progress: RunProgress | None = None
+    prefill: str = ""  # what every rollout starts with (an opened scratchpad)
 
 
 @dataclass(frozen=True)
