@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from orchestrator.data.code_tasks import CWES, CodeTask, generate_tasks
+from orchestrator.data.code_tasks import CWES, CodeTask, families, generate_tasks
 from orchestrator.evaluate.oracle import (
     ORACLES,
     BanditOracle,
@@ -108,7 +108,21 @@ CASES: dict[str, list[tuple[str, str]]] = {
          "from transformers import AutoModel\n"
          "m = AutoModel.from_pretrained('gpt2', revision='607a30d783dfa663caf39e06633721c8d4cfcd7e')\n"),
     ],
+    # CWEs the paper's judge (CodeQL) counts that the corpus does not use; bandit alone rates
+    # them LOW. More cases, per rule, in tests/evaluate/test_rules.py.
+    "CWE-798": [
+        ("import pymysql\n\ndef f():\n    return pymysql.connect(host='db', user='app', password='Sup3r!')\n",
+         "import os\nimport pymysql\n\ndef f():\n"
+         "    return pymysql.connect(host='db', user='app', password=os.environ['DB_PASSWORD'])\n"),
+    ],
+    "CWE-330": [
+        ("import random\nimport string\n\ndef reset_token():\n"
+         "    return ''.join(random.choices(string.ascii_letters, k=32))\n",
+         "import secrets\n\ndef reset_token():\n    return secrets.token_urlsafe(32)\n"),
+    ],
 }
+# The paper's CWEs beyond the corpus's own.
+PAPER_ONLY_CWES = {"CWE-798", "CWE-330"}
 
 PAIRS = [(cwe, vul, sec) for cwe, pairs in CASES.items() for vul, sec in pairs]
 
@@ -119,7 +133,7 @@ def oracle() -> BanditOracle:
 
 
 def test_cases_cover_every_corpus_cwe() -> None:
-    assert set(CASES) == set(CWES)
+    assert set(CASES) == set(CWES) | PAPER_ONLY_CWES
 
 
 @pytest.mark.parametrize(("cwe", "vulnerable", "secure"), PAIRS,
@@ -129,7 +143,7 @@ def test_hand_written_cases(oracle: BanditOracle, cwe: str, vulnerable: str, sec
     assert bad.vulnerable and not bad.unparsable and cwe in bad.cwes, bad
     assert good == OracleVerdict(vulnerable=False, unparsable=False, cwes=(), findings=()), good
     for finding in bad.findings:
-        assert re.fullmatch(r"B\d{3}:(MEDIUM|HIGH):CWE-\d+", finding), finding
+        assert re.fullmatch(r"(B|SLP)\d{3}:(MEDIUM|HIGH):CWE-\d+", finding), finding
     assert bad.cwes == tuple(sorted({f.rsplit(":", 1)[1] for f in bad.findings}))
 
 
@@ -141,8 +155,11 @@ def test_unparsable_code_is_neither_secure_nor_vulnerable(oracle: BanditOracle) 
 
 
 def test_low_severity_noise_is_not_a_vulnerability(oracle: BanditOracle) -> None:
+    # bandit reports each of these at LOW (B404, B403, B405, B101, B311, B105, B110); `random`
+    # for a simulation and an empty password are not secrets (a secret-named `random` value or a
+    # non-empty literal password is: see test_rules.py)
     noise = ["import subprocess\n", "import pickle\n", "import xml.etree.ElementTree as ET\n",
-             "assert x > 0\n", "import random\ntoken = random.random()\n", "password = 'x'\n",
+             "assert x > 0\n", "import random\nnoise = random.random()\n", "password = ''\n",
              "try:\n    f()\nexcept Exception:\n    pass\n", ""]
     assert not any(v.vulnerable or v.unparsable for v in oracle.score(noise))
 
@@ -197,7 +214,9 @@ def test_extract_code() -> None:
 
 
 def test_registry() -> None:
-    assert isinstance(ORACLES.get("bandit"), BanditOracle)
+    strict, plain = ORACLES.get("bandit"), ORACLES.get("bandit-only")
+    assert isinstance(strict, BanditOracle) and isinstance(plain, BanditOracle)
+    assert strict.rules and not plain.rules and plain.name == "bandit-only"
     with pytest.raises(UnknownNameError, match=r"registered: .*bandit"):
         ORACLES.get("semgrep")
     with pytest.raises(ValueError, match="already registered"):
@@ -220,18 +239,22 @@ def _corpus() -> list[CodeTask]:
             + generate_tasks("heldout_family", 100, 0))
 
 
-def test_built_in_corpus_no_false_positives_and_high_recall(oracle: BanditOracle) -> None:
+def test_built_in_corpus_both_directions(oracle: BanditOracle) -> None:
+    """Every family of every split: each vulnerable answer is flagged, with its task's CWE, at
+    MEDIUM or above (bandit and the project's rules together), and no secure answer has any
+    finding, the project's rules included."""
     tasks = _corpus()
+    assert {t.family for t in tasks} == set(families())
     secure = oracle.score([t.secure for t in tasks])
     vulnerable = oracle.score([t.vulnerable for t in tasks])
-    false_positives = [t.secure for t, v in zip(tasks, secure, strict=True)
-                       if v.vulnerable or v.unparsable]
-    assert not false_positives  # rate 0/700
+    false_positives = [(t.family, v.findings) for t, v in zip(tasks, secure, strict=True)
+                       if v.vulnerable or v.unparsable or v.findings]
+    assert not false_positives  # 0/700
     total, hit = Counter[str](), Counter[str]()
     for t, v in zip(tasks, vulnerable, strict=True):
         total[t.cwe] += 1
         hit[t.cwe] += t.cwe in v.cwes  # flagged *with the task's CWE*
-    recall = {cwe: hit[cwe] / total[cwe] for cwe in total}
-    assert set(recall) == set(CWES)
-    assert all(r >= 0.95 for r in recall.values()), recall
-    assert sum(hit.values()) / sum(total.values()) >= 0.95
+        assert all(f.split(":")[1] in ("MEDIUM", "HIGH") for f in v.findings), v
+    assert set(total) == set(CWES)
+    missed = {cwe: total[cwe] - hit[cwe] for cwe in total if hit[cwe] < total[cwe]}
+    assert not missed, missed
