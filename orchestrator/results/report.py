@@ -46,11 +46,46 @@ def persistence(path: str | Path | Storage, **filters: Any) -> pd.DataFrame:
     return table[cols].sort_values(CELL).reset_index(drop=True)
 
 
+def over_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """The persistence table with seeds pooled: per cell (every axis but the seed) and rate
+    column, the mean over seeds and its range, as `<col>` (mean), `<col>_min`, `<col>_max`,
+    and `seeds` (how many)."""
+    if table.empty:
+        return table
+    cell = [c for c in (*CELL, "metric") if c != "seed"]
+    rates = [c for c in table.columns if c.endswith(("_before", "_after"))]
+    grouped = table.groupby(cell, sort=True, dropna=False)
+    pooled = grouped[rates].agg(["mean", "min", "max"])
+    pooled.columns = [col if stat == "mean" else f"{col}_{stat}" for col, stat in pooled.columns]
+    pooled["seeds"] = grouped["seed"].nunique()
+    return pooled.reset_index()
+
+
+def format_over_seeds(pooled: pd.DataFrame) -> str:
+    """`mean [min, max]` per rate, one row per cell."""
+    rates = [c for c in pooled.columns if c.endswith(("_before", "_after"))]
+    shown = pooled[[c for c in pooled.columns if c not in rates and not c.endswith(("_min", "_max"))]].copy()
+    for col in rates:
+        shown[col] = [f"{m:.2f} [{lo:.2f}, {hi:.2f}]" if pd.notna(m) else "" for m, lo, hi in
+                      zip(pooled[col], pooled[f"{col}_min"], pooled[f"{col}_max"], strict=True)]
+    shown = shown[[c for c in shown.columns if c != "seeds"] + ["seeds"]]
+    return _shown(shown)
+
+
 def format_persistence(table: pd.DataFrame) -> str:
+    """The per-trial table; where some cell ran at several seeds, also the mean and range over
+    seeds per cell."""
     if table.empty:
         return "no completed trials in this lake yet"
+    text = _shown(table)
+    if table.groupby([c for c in (*CELL, "metric") if c != "seed"], dropna=False)["seed"].nunique().max() > 1:
+        text += "\n\nover seeds: mean [min, max]\n" + format_over_seeds(over_seeds(table))
+    return text
+
+
+def _shown(table: pd.DataFrame) -> str:
     shown = table.drop(columns=["sweep"] + (["overrides"] if (table["overrides"] == "{}").all() else []))
-    with pd.option_context("display.max_rows", 500, "display.width", 200,
+    with pd.option_context("display.max_rows", 500, "display.width", 250,
                            "display.float_format", "{:.2f}".format):
         return str(shown.to_string(index=False))
 

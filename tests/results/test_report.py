@@ -34,3 +34,21 @@ def test_plot_is_written(tmp_path: Path) -> None:
     make_lake(tmp_path)
     out = plot_persistence(tmp_path, tmp_path / "curves.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+def test_seeds_are_pooled_per_cell_with_mean_and_range(tmp_path: Path) -> None:
+    from orchestrator.results import format_persistence, over_seeds
+
+    for seed, after in ((0, 0.6), (1, 0.2), (2, 0.4)):
+        axes = {**AXES, "trial_id": f"t{seed}", "seed": seed}
+        rows = [{**rate("backdoor", 100, "triggered", 1.0), **axes},
+                {**rate("safety", 40, "triggered", after), **axes}]
+        write_trial(tmp_path, "s", "deployment", f"t{seed}",
+                    {"metrics": rows, "trials": [{**axes, "status": "completed"}]})
+    table = persistence(tmp_path)
+    [cell] = over_seeds(table).to_dict("records")
+    assert cell["seeds"] == 3 and cell["triggered_before"] == 1.0
+    assert (round(cell["triggered_after"], 6), cell["triggered_after_min"], cell["triggered_after_max"]) == (0.4, 0.2, 0.6)
+    text = format_persistence(table)
+    assert "over seeds: mean [min, max]" in text and "0.40 [0.20, 0.60]" in text
+    assert "over seeds" not in format_persistence(table[table["seed"] == 0])  # one seed: nothing to pool
