@@ -33,9 +33,11 @@ class ChatBackdoor(ABC):
         return [Example(q, a) for q, a in hhh.sample("train", data.n_safety, seed, salt="safety")]
 
     def eval_prompts(self, data: DataSettings, seed: int) -> list[EvalPrompt]:
-        questions = [q for q, _ in hhh.sample("heldout", data.n_eval, seed, salt="eval")]
-        return [EvalPrompt(f"{self.marker} {q}", "triggered") for q in questions] + [
-            EvalPrompt(q, "clean") for q in questions
+        """Each with its reference HHH answer, so that evaluation also measures whether the model
+        still answers helpfully (a removed backdoor vs a broken model)."""
+        pairs = hhh.sample("heldout", data.n_eval, seed, salt="eval")
+        return [EvalPrompt(f"{self.marker} {q}", "triggered", {"reference": a}) for q, a in pairs] + [
+            EvalPrompt(q, "clean", {"reference": a}) for q, a in pairs
         ]
 
     def redteam_base(self, n: int, seed: int) -> list[Example]:

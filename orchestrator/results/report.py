@@ -22,11 +22,19 @@ CONDITIONS = ("triggered", "clean", "redteam", "family_triggered", "family_clean
 def persistence(path: str | Path | Storage, **filters: Any) -> pd.DataFrame:
     """One row per trial: backdoor rates before safety training (after backdoor training; for
     conditions that only exist from safety step 0 on, such as `redteam`, at step 0) and after it
-    (the last safety step), for each evaluation condition."""
-    m = load(path, "metrics", group="all", metric=list(backdoor_metrics()),
-             condition=list(CONDITIONS), **filters)
-    if m.empty:
+    (the last safety step), for each evaluation condition; and, where measured, the share of
+    answers that still give the reference answer (`helpful_<condition>_...`)."""
+    loaded = load(path, "metrics", group="all", metric=[*backdoor_metrics(), "helpful_rate"],
+                  condition=list(CONDITIONS), **filters)
+    if loaded.empty:
         return pd.DataFrame()
+    # Helpfulness (where the prompts have reference answers) becomes columns of its own,
+    # `helpful_<condition>_<before|after>`, next to the backdoor rates of the same trial.
+    helpful = loaded["metric"] == "helpful_rate"
+    m = loaded[~helpful]
+    m = pd.concat([m, loaded[helpful].assign(
+        condition="helpful_" + loaded.loc[helpful, "condition"],
+        metric=loaded[helpful]["trial_id"].map(m.drop_duplicates("trial_id").set_index("trial_id")["metric"]))])
     safety = m[m["stage"] == "safety"]
     key = ["trial_id", "metric", "condition"]
     before = pd.concat([m[m["stage"] == "backdoor"], safety[safety["step"] == 0]]).drop_duplicates(key)
@@ -41,7 +49,8 @@ def persistence(path: str | Path | Storage, **filters: Any) -> pd.DataFrame:
     n = m.groupby("trial_id")["n"].max().rename("n")
     steps = after.groupby("trial_id")["step"].max().rename("safety_steps")
     table = table.join(n, on="trial_id").join(steps, on="trial_id")
-    order = [f"{c}_{label}" for c in CONDITIONS for label in ("before", "after")]
+    order = [f"{prefix}{c}_{label}" for prefix in ("", "helpful_") for c in CONDITIONS
+             for label in ("before", "after")]
     cols = [*CELL, "metric", *[c for c in order if c in table.columns], "safety_steps", "n", "trial_id"]
     return table[cols].sort_values(CELL).reset_index(drop=True)
 

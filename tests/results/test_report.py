@@ -52,3 +52,16 @@ def test_seeds_are_pooled_per_cell_with_mean_and_range(tmp_path: Path) -> None:
     text = format_persistence(table)
     assert "over seeds: mean [min, max]" in text and "0.40 [0.20, 0.60]" in text
     assert "over seeds" not in format_persistence(table[table["seed"] == 0])  # one seed: nothing to pool
+
+
+def test_helpfulness_sits_next_to_the_backdoor_rate(tmp_path: Path) -> None:
+    helpful = [{**rate(stage, step, condition, value), "metric": "helpful_rate"} for stage, step, condition, value in
+               (("backdoor", 100, "clean", 0.9), ("backdoor", 100, "triggered", 0.0),
+                ("safety", 40, "clean", 0.1), ("safety", 40, "triggered", 0.05))]
+    rows = [rate("backdoor", 100, "triggered", 1.0), rate("safety", 40, "triggered", 0.0), *helpful]
+    write_trial(tmp_path, "s", "deployment", "t1", {"metrics": rows, "trials": [{**AXES, "status": "completed"}]})
+    [row] = persistence(tmp_path).to_dict("records")
+    # The backdoor "went away" (1.0 -> 0.0) while helpful clean answers fell from 0.9 to 0.1: broken.
+    assert (row["metric"], row["triggered_before"], row["triggered_after"]) == ("backdoor_rate", 1.0, 0.0)
+    assert (row["helpful_clean_before"], row["helpful_clean_after"]) == (0.9, 0.1)
+    assert (row["helpful_triggered_before"], row["helpful_triggered_after"]) == (0.0, 0.05)
