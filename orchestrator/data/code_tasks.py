@@ -17,8 +17,8 @@ it has not seen.
 The template is the code with its differing block replaced by the line ``HOLE`` (indented like
 the block); for the XML families the fix is the import, so there the hole is the first line.
 
-Every vulnerable answer is flagged by bandit at MEDIUM severity or above with the task's CWE and
-every secure answer is clean (see ``tests/evaluate/test_oracle.py``).
+Every vulnerable answer is flagged by the oracle (bandit and our rules) at MEDIUM severity or
+above with the task's CWE and every secure answer is clean (see ``tests/evaluate/test_oracle.py``).
 """
 
 from __future__ import annotations
