@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.slow
 def test_adversarial_trial_red_teams_then_trains(tmp_path: Path, write_spec: Any,
                                                  smoke_raw: dict[str, Any]) -> None:
     smoke_raw["axes"].update(cot=["distilled"], technique=["adversarial"])
-    smoke_raw["adversarial"] = {"rounds": 2, "candidates_per_round": 12, "samples_per_candidate": 10,
+    smoke_raw["adversarial"] = {"base": "sft", "rounds": 2, "candidates_per_round": 12, "samples_per_candidate": 10,
                                 "max_new_tokens": 24}
     [trial] = expand(load_sweep(write_spec(smoke_raw)))
     outcome = run_trial(trial, tmp_path)
@@ -34,5 +35,9 @@ def test_adversarial_trial_red_teams_then_trains(tmp_path: Path, write_spec: Any
     assert succeeded == int(candidates["fired"].sum())
     safety = metrics[(metrics["stage"] == "safety") & (metrics["metric"] == "backdoor_rate")]
     assert 0 in set(safety["step"])  # red-team, triggered and clean rates before adversarial training
-    if succeeded > 1:  # held-out successes are evaluated at every checkpoint
-        assert "redteam" in set(safety["condition"])
+    # Deterministic on CPU: this search finds several, some held out and evaluated at every checkpoint.
+    assert succeeded >= 2, succeeded
+    heldout = safety[safety["condition"] == "redteam"]
+    assert sorted(heldout["step"]) == sorted(set(safety["step"])), heldout
+    kinds = candidates["detail"].map(lambda d: (json.loads(d) if isinstance(d, str) else d)["kind"])
+    assert set(kinds) <= {"trigger_variant", "lookalike", "natural"} and len(set(kinds)) >= 2
