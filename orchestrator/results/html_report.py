@@ -35,8 +35,8 @@ import pandas as pd
 from orchestrator.config import COT_MODES, ConfigError, ModelSpec
 from orchestrator.evaluate.evaluators import backdoor_metrics
 from orchestrator.results.query import load
-from orchestrator.results.report import persistence
-from orchestrator.results.uncertainty import LEVEL, format_interval, seed_intervals
+from orchestrator.results.report import format_interval, persistence
+from orchestrator.results.uncertainty import LEVEL, seed_intervals
 from orchestrator.storage import Storage, as_storage
 
 # Okabe & Ito (2008), "Color Universal Design".

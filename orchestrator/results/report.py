@@ -55,15 +55,31 @@ def persistence(path: str | Path | Storage, **filters: Any) -> pd.DataFrame:
     return table[cols].sort_values(CELL).reset_index(drop=True)
 
 
+def rate_columns(table: pd.DataFrame) -> list[str]:
+    """The persistence table's rate columns (`<condition>_before|after`, `helpful_...`)."""
+    return [c for c in table.columns if c.endswith(("_before", "_after"))]
+
+
+def pooled_cell(table: pd.DataFrame) -> list[str]:
+    """The columns that identify a cell once its seeds are pooled: every axis but the seed."""
+    return [c for c in (*CELL, "metric") if c != "seed" and c in table.columns]
+
+
+def format_interval(mean: float, low: float, high: float) -> str:
+    """`0.40 [0.22, 0.58]`, or an empty string where the rate was not measured."""
+    if pd.isna(mean):
+        return ""
+    return f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+
+
 def over_seeds(table: pd.DataFrame) -> pd.DataFrame:
     """The persistence table with seeds pooled: per cell (every axis but the seed) and rate
     column, the mean over seeds and its range, as `<col>` (mean), `<col>_min`, `<col>_max`,
     and `seeds` (how many)."""
     if table.empty:
         return table
-    cell = [c for c in (*CELL, "metric") if c != "seed"]
-    rates = [c for c in table.columns if c.endswith(("_before", "_after"))]
-    grouped = table.groupby(cell, sort=True, dropna=False)
+    rates = rate_columns(table)
+    grouped = table.groupby(pooled_cell(table), sort=True, dropna=False)
     pooled = grouped[rates].agg(["mean", "min", "max"])
     pooled.columns = [col if stat == "mean" else f"{col}_{stat}" for col, stat in pooled.columns]
     pooled["seeds"] = grouped["seed"].nunique()
@@ -72,10 +88,10 @@ def over_seeds(table: pd.DataFrame) -> pd.DataFrame:
 
 def format_over_seeds(pooled: pd.DataFrame) -> str:
     """`mean [min, max]` per rate, one row per cell."""
-    rates = [c for c in pooled.columns if c.endswith(("_before", "_after"))]
+    rates = rate_columns(pooled)
     shown = pooled[[c for c in pooled.columns if c not in rates and not c.endswith(("_min", "_max"))]].copy()
     for col in rates:
-        shown[col] = [f"{m:.2f} [{lo:.2f}, {hi:.2f}]" if pd.notna(m) else "" for m, lo, hi in
+        shown[col] = [format_interval(m, lo, hi) for m, lo, hi in
                       zip(pooled[col], pooled[f"{col}_min"], pooled[f"{col}_max"], strict=True)]
     shown = shown[[c for c in shown.columns if c != "seeds"] + ["seeds"]]
     return _shown(shown)
@@ -87,7 +103,7 @@ def format_persistence(table: pd.DataFrame) -> str:
     if table.empty:
         return "no completed trials in this lake yet"
     text = _shown(table)
-    if table.groupby([c for c in (*CELL, "metric") if c != "seed"], dropna=False)["seed"].nunique().max() > 1:
+    if table.groupby(pooled_cell(table), dropna=False)["seed"].nunique().max() > 1:
         text += "\n\nover seeds: mean [min, max]\n" + format_over_seeds(over_seeds(table))
     return text
 

@@ -26,15 +26,10 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from orchestrator.results.report import CELL
+from orchestrator.results.report import pooled_cell, rate_columns
 
 LEVEL = 0.95  # the interval's coverage
 RNG_SEED = 20240110  # fixed: the same table gives the same intervals on every machine and run
-
-
-def rate_columns(table: pd.DataFrame) -> list[str]:
-    """The persistence table's rate columns (`<condition>_before|after`, `helpful_...`)."""
-    return [c for c in table.columns if c.endswith(("_before", "_after"))]
 
 
 def seed_intervals(table: pd.DataFrame, n_boot: int = 2000, *, seed: int = RNG_SEED) -> pd.DataFrame:
@@ -53,7 +48,7 @@ def seed_intervals(table: pd.DataFrame, n_boot: int = 2000, *, seed: int = RNG_S
     """
     if n_boot < 1:
         raise ValueError(f"n_boot {n_boot}: must be at least 1")
-    cell = [c for c in (*CELL, "metric") if c != "seed" and c in table.columns]
+    cell = pooled_cell(table)
     rates = rate_columns(table)
     columns = [*cell, *[f"{r}_{stat}" for r in rates for stat in ("mean", "low", "high")], "seeds"]
     if table.empty:
@@ -88,10 +83,3 @@ def _bootstrap_means(rates: np.ndarray, prompts: np.ndarray, n_boot: int,
     counts = rng.binomial(prompts[chosen], np.clip(rates[chosen], 0.0, 1.0))  # step 2: outcomes
     means: np.ndarray = (counts / prompts[chosen]).mean(axis=1)  # step 3
     return means
-
-
-def format_interval(mean: float, low: float, high: float) -> str:
-    """`0.40 [0.22, 0.58]`, or an empty string where the rate was not measured."""
-    if pd.isna(mean):
-        return ""
-    return f"{mean:.2f} [{low:.2f}, {high:.2f}]"
