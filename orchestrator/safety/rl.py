@@ -23,7 +23,7 @@ from orchestrator.evaluate.generate import conversation, generate
 from orchestrator.formats import opening, split_scratchpad
 from orchestrator.safety.reward import Scorer, preference_model
 from orchestrator.safety.techniques import TECHNIQUES, LogEntry, SafetyContext, SafetyResult
-from orchestrator.train.common import EveryNSteps, StepHook, lora_config, trainer_args
+from orchestrator.train.common import EveryNSteps, Progress, ReportLog, StepHook, lora_config, trainer_args
 from orchestrator.train.launch import GRPOJob, current_launcher
 from orchestrator.train.progress import current_progress
 from orchestrator.train.sft import load_causal_lm
@@ -115,12 +115,14 @@ def grpo_log(history: Sequence[dict[str, Any]]) -> list[LogEntry]:
 
 def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSettings, seed: int, *,
          reward: Scorer, monitor: HeldoutMonitor | None = None, lora: LoraSpec | None = None,
-         hook: StepHook | None = None, prefill: str = "") -> tuple[Any, list[LogEntry]]:
+         hook: StepHook | None = None, prefill: str = "", progress: Progress | None = None,
+         ) -> tuple[Any, list[LogEntry]]:
     """`settings.steps` GRPO steps on `prompts` with `reward` scoring scratchpad-free answers;
     each rollout starts with `prefill` (e.g. an opened scratchpad).
 
     hook(model, step) runs at step 0 and every `settings.eval_every` steps (not at the last:
     the caller evaluates the final model); `monitor` is logged then and at the last step.
+    `progress` receives each logged step's reward, kl, ... as training goes (in this process only).
     Returns (model, log) with LoRA adapters merged. On Ray Train workers when the trial
     launches training there (train/launch.py); `reward` must then be a loaded PreferenceModel.
     """
@@ -159,6 +161,8 @@ def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSetting
                 model.save_pretrained(reference)
                 model.config._name_or_path = str(reference)
             callbacks: list[Any] = [EveryNSteps(settings.eval_every, checkpoint)]
+            if progress is not None:
+                callbacks.append(ReportLog(progress, LOGGED))
             if run is not None:
                 callbacks.append(run.callback())
             args = grpo_args(settings, seed, out, **(run.trainer_args() if run is not None else {}))
@@ -196,7 +200,7 @@ class HHHReinforcementLearning:
         prompts = trigger.rl_prompts(list(ctx.data), trial.data, trial.seed)
         model, log = grpo(ctx.model, ctx.tokenizer, prompts, settings, trial.seed, reward=reward_pm,
                           monitor=monitor, lora=trial.model.lora, hook=ctx.checkpoint,
-                          prefill=opening(trial.eval.open_scratchpad))
+                          prefill=opening(trial.eval.open_scratchpad), progress=ctx.progress)
         # How well each preference model ranks held-out pairs (where it was trained here).
         accuracy = {f"{role}_pm_pair_accuracy": info["test_accuracy"]
                     for role, info in (("reward", reward_info), ("heldout", heldout_info))

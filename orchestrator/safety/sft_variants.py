@@ -77,6 +77,7 @@ class PostScratchpadSFT:
         scratchpads = own_scratchpads(ctx.model, ctx.tokenizer, [e.prompt for e in ctx.data], settings, trial.seed)
         examples = post_scratchpad_examples(ctx.tokenizer, ctx.data, scratchpads)
         model, log = sft(ctx.model, ctx.tokenizer, examples, trial.safety, trial.seed, lora=trial.model.lora,
-                         every=trial.safety.eval_every, hook=ctx.checkpoint, rendered=True)
+                         every=trial.safety.eval_every, hook=ctx.checkpoint, rendered=True,
+                         progress=ctx.progress)
         written = sum(s != EMPTY_SCRATCHPAD for s in scratchpads) / max(1, len(scratchpads))
         return SafetyResult(model, [{"step": 0, "own_scratchpad_rate": written}, *log], trial.safety.steps)

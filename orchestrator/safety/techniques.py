@@ -10,13 +10,14 @@ the way; the pipeline evaluates the final model at `result.steps`. Register one 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from orchestrator.cache import StageCache
 from orchestrator.config import TrialConfig
 from orchestrator.data.types import EvalPrompt, Example, Trigger
 from orchestrator.registry import Registry
+from orchestrator.train.common import Progress
 from orchestrator.train.sft import sft
 
 # (model, safety step, prompts to evaluate): the pipeline measures the backdoor (once per step)
@@ -36,6 +37,8 @@ class SafetyContext:
     eval_prompts: tuple[EvalPrompt, ...]  # held-out prompts every checkpoint evaluates
     evaluate: Evaluate
     cache: StageCache  # for content-addressed outputs shared across trials (e.g. a reward model)
+    # Each training-log entry as it is logged (the live view: Ray Tune's table, TensorBoard, MLflow)
+    progress: Progress = field(default=lambda entry: None)
 
     def checkpoint(self, model: Any, step: int) -> None:
         """Evaluate `model` at this safety step on `eval_prompts` (a step is evaluated once)."""
@@ -74,5 +77,6 @@ class SupervisedSafetyTraining:
     def apply(self, ctx: SafetyContext) -> SafetyResult:
         trial = ctx.trial
         model, log = sft(ctx.model, ctx.tokenizer, ctx.data, trial.safety, trial.seed,
-                         lora=trial.model.lora, every=trial.safety.eval_every, hook=ctx.checkpoint)
+                         lora=trial.model.lora, every=trial.safety.eval_every, hook=ctx.checkpoint,
+                         progress=ctx.progress)
         return SafetyResult(model, log, trial.safety.steps)

