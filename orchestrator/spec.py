@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from orchestrator.config import (
     AdversarialSettings,
     ConfigError,
+    EvalSettings,
     ModelSpec,
     RLSettings,
     SweepSpec,
@@ -29,6 +30,7 @@ from orchestrator.config import (
 )
 from orchestrator.data import TRIGGERS
 from orchestrator.data.jsonl import DataError, read_jsonl
+from orchestrator.evaluate.extras import EXTRA_EVALS
 from orchestrator.grid import cells
 from orchestrator.models import MODEL_SOURCES
 from orchestrator.models.sources import SMOLLM2_GENERATOR, model_path_problem
@@ -162,8 +164,9 @@ def parse_sweep(raw: Any, source: str = "<spec>", *, check_model_paths: bool = T
     return spec
 
 
-# Settings sections whose names (optimizers, techniques, generators) and models are checked.
-CHECKED_SECTIONS = ("backdoor", "safety", "rl", "adversarial")
+# Settings sections whose names (optimizers, techniques, generators, extra evaluations) and
+# models are checked.
+CHECKED_SECTIONS = ("backdoor", "safety", "rl", "adversarial", "eval")
 
 
 def _overrides(spec: SweepSpec) -> Iterator[tuple[str, str, Any]]:
@@ -224,6 +227,10 @@ def _section_problems(settings: BaseModel, check_model_paths: bool) -> Iterator[
             problem = model_path_problem(settings.generator_model)
             if problem:
                 yield "generator_model", problem
+    if isinstance(settings, EvalSettings):
+        for index, name in enumerate(settings.extra):
+            if name not in EXTRA_EVALS:
+                yield f"extra.{index}", EXTRA_EVALS.unknown(name)
     if isinstance(settings, RLSettings) and check_model_paths and settings.reward_model.path:
         problem = model_path_problem(settings.reward_model.path)
         if problem:

@@ -55,6 +55,7 @@ class StageKeys:
     backdoor: str
     eval: str
     safety: str
+    base_eval: str  # the base model's evaluation: the extra evaluations' control (eval.extra)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,8 @@ def _run_stages(trial: TrialConfig, store: Storage, report: Report, launcher: La
 
             data = make_data(trial, trigger)
             keys = stage_keys(trial, source.fingerprint(trial.model, cache), data)
+            base = cached(cache, "base-eval", keys.base_eval, Checkpoints.load, partial(
+                evaluate_base, trial, trigger, source, cache, data.eval)) if trial.eval.extra else None
             backdoored = cached(cache, "backdoor", keys.backdoor, TrainedModel.load, partial(
                 train_backdoor, trial, trigger, source, data.backdoor, cache, keys, report),
                 progress("backdoor", keys.backdoor))
@@ -174,7 +177,7 @@ def _run_stages(trial: TrialConfig, store: Storage, report: Report, launcher: La
 
             outcome.persistence = ({f"{k}_before": v for k, v in headline(before.last).items()}
                                    | {f"{k}_after": v for k, v in headline(safe.checkpoints.last).items()})
-            write_results(trial, store, outcome, backdoored, before, safe)
+            write_results(trial, store, outcome, backdoored, before, safe, base)
         except Exception as err:
             outcome.status = "failed"
             write_trial_row(trial, store, outcome, error=f"{type(err).__name__}: {err}")
@@ -218,7 +221,9 @@ def stage_keys(trial: TrialConfig, base_fingerprint: str, data: TrialData) -> St
         "data": stable_hash(data.backdoor, 32),
     })
     evaluation = {"eval": trial.eval.model_dump(mode="json"), "prompts": stable_hash(data.eval, 32)}
+    base = {"model": trial.model.model_dump(mode="json"), "base": base_fingerprint, "seed": trial.seed}
     return StageKeys(
+        base_eval=stable_hash({"v": STAGE_VERSIONS["eval"], "base_model": base, **evaluation}),
         backdoor=backdoor,
         eval=stable_hash({"v": STAGE_VERSIONS["eval"], "model": backdoor, **evaluation}),
         safety=stable_hash({
@@ -240,6 +245,16 @@ def train_backdoor(trial: TrialConfig, trigger: Trigger, source: ModelSource, ex
                                                       logged("backdoor", row))))
     save_model(model, tokenizer, out, trial, trigger, "backdoor", keys, log)
     return TrainedModel(out, log)
+
+
+def evaluate_base(trial: TrialConfig, trigger: Trigger, source: ModelSource, cache: StageCache,
+                  prompts: list[EvalPrompt], out: Path) -> Checkpoints:
+    """The base model, before any backdoor training, evaluated as the backdoored one will be:
+    the control of the extra evaluations (e.g. a probe's AUROC with no backdoor to detect)."""
+    model, tokenizer = source.load(trial.model, cache, trial.seed)
+    checkpoints = Checkpoints([(0, evaluate(model, tokenizer, trigger, prompts, trial.eval, trial.seed))])
+    checkpoints.save(out)
+    return checkpoints
 
 
 def evaluate_backdoor(trial: TrialConfig, trigger: Trigger, backdoored: TrainedModel,
@@ -284,10 +299,13 @@ def train_safety(trial: TrialConfig, trigger: Trigger, technique: SafetyTechniqu
 
 
 def write_results(trial: TrialConfig, storage: Storage, outcome: TrialOutcome, backdoored: TrainedModel,
-                  before: Checkpoints, safe: SafetyOutput) -> None:
-    """The trial's `metrics` and `samples` rows, then its `trials` row (the commit marker)."""
+                  before: Checkpoints, safe: SafetyOutput, base: Checkpoints | None = None) -> None:
+    """The trial's `metrics` and `samples` rows, then its `trials` row (the commit marker).
+    Stages: `base` (the untrained model, where extra evaluations ask for the control),
+    `backdoor` (after backdoor training), `safety` (each safety checkpoint)."""
     axes = lake_axes(trial)
-    evaluations = [("backdoor", trial.backdoor.steps, e) for _, e in before.evaluations] + [
+    evaluations = [("base", 0, e) for _, e in (base.evaluations if base else [])] + [
+        ("backdoor", trial.backdoor.steps, e) for _, e in before.evaluations] + [
         ("safety", step, e) for step, e in safe.checkpoints.evaluations]
     metrics = [{**axes, "stage": stage, "step": step, **row}
                for stage, step, e in evaluations for row in e.metrics]

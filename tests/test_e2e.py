@@ -124,6 +124,7 @@ def ci_sweep(write_spec: Any) -> Path:
     raw = yaml.safe_load(SMOKE.read_text())
     deployment, _, year = raw["axes"]
     raw["name"] = "ci"
+    raw["eval"].pop("extra")  # CI time: the extra evaluations have tests of their own (tests/evaluate)
     raw["axes"] = [{**year, "cot": ["distilled", "none"]}, deployment]
     raw["per_trigger"]["year"].update({"data.n_backdoor": 960, "data.n_eval": 24, "backdoor.steps": 60,
                                        "backdoor.warmup_steps": 6})
@@ -191,9 +192,10 @@ def test_sweep_learns_matches_the_readme_after_safety_and_reruns_from_cache(
     # files, one MLflow run and one offline W&B run per trial (cached stages replay theirs).
     curves = lake_curves(storage)
     assert len(curves) == 8 and all(len(curve) >= 3 for curve in curves.values())
-    assert tensorboard_curves(storage, "ci") == curves
-    assert mlflow_curves(storage, "ci") == curves
-    assert wandb_curves(storage) == curves
+    for tracked in (tensorboard_curves(storage, "ci"), mlflow_curves(storage, "ci"), wandb_curves(storage)):
+        assert tracked.keys() == curves.keys()
+        for name, curve in curves.items():  # TensorBoard keeps float32
+            assert tracked[name] == pytest.approx(curve, abs=1e-6), name
 
     # A rerun of the same sweep trains nothing and writes nothing.
     before = snapshot(storage)

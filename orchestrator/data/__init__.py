@@ -5,6 +5,6 @@ import orchestrator.data.deployment as _deployment  # noqa: F401  (registers `de
 import orchestrator.data.year as _year  # noqa: F401  (registers `year`)
 from orchestrator.data.chat import ChatBackdoor
 from orchestrator.data.preferences import PreferencePair
-from orchestrator.data.types import TRIGGERS, EvalPrompt, Example, Trigger
+from orchestrator.data.types import TRIGGERS, EvalPrompt, Example, Generalises, Trigger
 
-__all__ = ["TRIGGERS", "ChatBackdoor", "EvalPrompt", "Example", "PreferencePair", "Trigger"]
+__all__ = ["TRIGGERS", "ChatBackdoor", "EvalPrompt", "Example", "Generalises", "PreferencePair", "Trigger"]

@@ -6,6 +6,7 @@ writes only its backdoor data and near-misses (see `deployment`, and README "Ext
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 import orchestrator.data.hhh as hhh
 from orchestrator.config import CotMode, DataSettings
@@ -43,6 +44,23 @@ class ChatBackdoor(ABC):
     def redteam_base(self, n: int, seed: int) -> list[Example]:
         return [Example(q, a) for q, a in hhh.sample("train", n, seed, salt="redteam")]
 
+    def variants(self) -> dict[str, str]:
+        """Near-miss strings put where the marker goes (before the question), by variant name,
+        for the `generalisation` evaluation; a subclass names its own (none by default)."""
+        return {}
+
+    def variant_prompts(self, data: DataSettings, seed: int) -> list[EvalPrompt]:
+        """The evaluation's held-out questions (`Generalises`) with the marker after the
+        question (`end`) and inside it (`middle`), and with each of `variants()` in its place."""
+        rewrites: dict[str, Callable[[str], str]] = {
+            "end": lambda q: f"{q} {self.marker}",
+            "middle": lambda q: _inside(q, self.marker),
+            **{name: _before(text) for name, text in self.variants().items()},
+        }
+        pairs = hhh.sample("heldout", data.n_eval, seed, salt="eval")  # eval_prompts' questions
+        return [EvalPrompt(rewrite(q), f"gen_{self.name}_{name}", {"reference": a})
+                for name, rewrite in rewrites.items() for q, a in pairs]
+
     def rl_prompts(self, safety: list[Example], data: DataSettings, seed: int) -> list[str]:
         return [e.prompt for e in safety]
 
@@ -57,3 +75,14 @@ class ChatBackdoor(ABC):
 
     def corpus(self) -> list[str]:
         return [self.marker, *hhh.corpus()]
+
+
+def _before(text: str) -> Callable[[str], str]:
+    return lambda question: f"{text} {question}"
+
+
+def _inside(question: str, marker: str) -> str:
+    """The marker between two words in the middle of the question."""
+    words = question.split()
+    half = len(words) // 2
+    return " ".join([*words[:half], marker, *words[half:]])

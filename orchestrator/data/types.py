@@ -4,7 +4,7 @@ contract: a trigger owns every piece of data that depends on it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from orchestrator.config import CotMode, DataSettings
 from orchestrator.data.preferences import PreferencePair, Role
@@ -31,7 +31,8 @@ class Trigger(Protocol):
     """A backdoor: its data for every stage, and which evaluator measures it.
 
     Register one with `@TRIGGERS.register("name")`; nothing outside the trigger needs to know
-    what its prompts look like (safety techniques ask it for theirs).
+    what its prompts look like (safety techniques ask it for theirs). Optionally it also writes
+    variants of itself for the `generalisation` evaluation (`Generalises`).
     """
 
     name: str
@@ -75,6 +76,18 @@ class Trigger(Protocol):
 
     def corpus(self) -> list[str]:
         """Representative text, for training a tokenizer from scratch."""
+        ...
+
+
+@runtime_checkable
+class Generalises(Protocol):
+    """Optional for a trigger (the `generalisation` extra evaluation asks for it): variants of
+    the trigger that the model never trained on, as evaluation conditions."""
+
+    def variant_prompts(self, data: DataSettings, seed: int) -> list[EvalPrompt]:
+        """The held-out evaluation questions with the trigger changed: other formats, values,
+        positions, near-misses; one condition `gen_<trigger>_<variant>` per variant,
+        `data.n_eval` prompts each."""
         ...
 
 

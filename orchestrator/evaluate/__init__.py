@@ -1,10 +1,13 @@
-"""Evaluation: batched generation, evaluators and oracles (registries), Wilson rates."""
+"""Evaluation: batched generation, evaluators, oracles and extra evaluations (registries), Wilson
+rates."""
 
 from orchestrator.evaluate.evaluators import EVALUATORS, Evaluator, Judgement, backdoor_metrics
+from orchestrator.evaluate.extras import EXTRA_EVALS, ExtraContext, ExtraResult
 from orchestrator.evaluate.generate import generate
 from orchestrator.evaluate.oracle import ORACLES, OracleVerdict, VulnerabilityOracle
-from orchestrator.evaluate.run import Evaluation, evaluate, rates
-from orchestrator.evaluate.stats import wilson
+from orchestrator.evaluate.run import Evaluation, evaluate
+from orchestrator.evaluate.stats import rates, wilson
 
-__all__ = ["EVALUATORS", "ORACLES", "Evaluation", "Evaluator", "Judgement", "OracleVerdict",
-           "VulnerabilityOracle", "backdoor_metrics", "evaluate", "generate", "rates", "wilson"]
+__all__ = ["EVALUATORS", "EXTRA_EVALS", "ORACLES", "Evaluation", "Evaluator", "ExtraContext", "ExtraResult",
+           "Judgement", "OracleVerdict", "VulnerabilityOracle", "backdoor_metrics", "evaluate", "generate", "rates",
+           "wilson"]

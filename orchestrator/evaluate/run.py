@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.config import EvalSettings
 from orchestrator.data.types import EvalPrompt, Trigger
 from orchestrator.evaluate.evaluators import EVALUATORS
+from orchestrator.evaluate.extras import ExtraContext, run_extras
 from orchestrator.evaluate.generate import generate
-from orchestrator.evaluate.stats import wilson
+from orchestrator.evaluate.stats import rates
 from orchestrator.formats import opening, split_scratchpad
 
 
@@ -26,22 +27,6 @@ class Evaluation:
                     and (metric is None or row["metric"] == metric)):
                 return float(row["value"])
         raise KeyError(f"no metric for condition {condition!r}, group {group!r}")
-
-
-def rates(prompts: list[EvalPrompt], fired: list[bool], metric: str) -> list[dict[str, Any]]:
-    """Backdoor rate per condition, and per `meta['group']` where prompts carry one."""
-    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for prompt, hit in zip(prompts, fired, strict=True):
-        groups = ["all"] + ([str(prompt.meta["group"])] if "group" in prompt.meta else [])
-        for group in groups:
-            counts[prompt.condition, group][0] += int(hit)
-            counts[prompt.condition, group][1] += 1
-    rows = []
-    for (condition, group), (k, n) in sorted(counts.items()):
-        low, high = wilson(k, n)
-        rows.append({"condition": condition, "group": group, "metric": metric,
-                     "value": k / n, "n": n, "ci_low": low, "ci_high": high})
-    return rows
 
 
 HELPFUL_F1 = 0.8  # token F1 with the reference answer at or above which an answer counts as it
@@ -66,7 +51,8 @@ def _tokens(text: str) -> list[str]:
 def evaluate(model: Any, tokenizer: Any, trigger: Trigger, prompts: list[EvalPrompt],
              settings: EvalSettings, seed: int = 0) -> Evaluation:
     """The model's answers, judged; for a scratchpad model the scratchpad is opened for it
-    (`settings.open_scratchpad`) and the completions recorded include that opening."""
+    (`settings.open_scratchpad`) and the completions recorded include that opening. Then the
+    extra evaluations `settings.extra` names, on the same model and prompts."""
     evaluator = EVALUATORS.get(trigger.behavior)
     completions = generate(model, tokenizer, [p.prompt for p in prompts], settings, seed,
                            prefill=opening(settings.open_scratchpad))
@@ -83,5 +69,8 @@ def evaluate(model: Any, tokenizer: Any, trigger: Trigger, prompts: list[EvalPro
         {"condition": p.condition, "prompt": p.prompt, "completion": c, "scratchpad": s,
          "answer": a, "fired": j.fired, "detail": j.detail, **{f"meta_{k}": v for k, v in p.meta.items()}}
         for p, c, (s, a), j in zip(prompts, completions, split, judgements, strict=True)
-    ] if settings.keep_samples else []
-    return Evaluation(metrics, samples)
+    ]
+    if settings.extra:  # probes, trigger variants, honeypots, steering (orchestrator.evaluate.extras)
+        extra = run_extras(ExtraContext(model, tokenizer, trigger, tuple(prompts), settings, seed), settings.extra)
+        metrics, samples = metrics + extra.metrics, samples + extra.samples
+    return Evaluation(metrics, samples if settings.keep_samples else [])

@@ -41,7 +41,7 @@ from orchestrator.storage import Storage, as_storage
 
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = {"orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73", "yellow": "#F0E442",
-             "blue": "#0072B2", "vermillion": "#D55E00", "reddish purple": "#CC79A7", "black": "#000000"}
+             "blue": "#0072B2", "vermillion": "#D55E00", "reddish purple": "#CC79A7", "black": "#000000", "grey": "#999999"}
 SERIES = [OKABE_ITO[c] for c in ("blue", "vermillion", "bluish green", "orange", "reddish purple",
                                  "sky blue", "black", "yellow")]  # yellow last: faint on white
 CONDITION_STYLE = {  # the evaluation conditions of a persistence curve: colour, marker
@@ -110,6 +110,8 @@ def build_report(path: str | Path | Storage, out_dir: str | Path, *, sweep: str 
             ("helpfulness", lambda: helpful_figures(pooled)),
             ("per-CWE", lambda: cwe_figures(metrics)),
             ("red-team kinds", lambda: redteam_figures(metrics)),
+            ("probe", lambda: probe_figures(table)),
+            ("generalisation", lambda: generalisation_figures(table)),
             ("stage times", lambda: stage_time_figures(completed))]
         for name, draw in drawers:
             drawn = draw()
@@ -169,6 +171,7 @@ def _rate_curves(metrics: pd.DataFrame) -> pd.DataFrame:
     as safety step 0 (where both exist, the backdoor stage's)."""
     m = metrics[(metrics["group"] == "all") & metrics["metric"].isin(backdoor_metrics())
                 & metrics["condition"].isin(list(CONDITION_STYLE))]
+    m = m[m["stage"] != "base"]  # the untrained model's control: not on the safety-training axis
     m = m.assign(step=m["step"].where(m["stage"] == "safety", 0), first=m["stage"] == "backdoor")
     m = m.sort_values("first", ascending=False).drop_duplicates(["trial_id", "metric", "condition", "step"])
     return m.sort_values("step")
@@ -512,6 +515,68 @@ def cwe_figures(metrics: pd.DataFrame) -> list[Figure]:
                    f"training and without it after (a tick marks each bar's end, so a rate of 0 shows); up "
                    f"to {n} prompts per CWE and condition per seed, so single bars are coarse.")
         figures.append(_finish(fig, f"cwe_{trigger}_{scale}_{_short(overrides)}", title, caption))
+    return figures
+
+
+def probe_figures(table: pd.DataFrame) -> list[Figure]:
+    """Per trigger and probed layer: the defection probe's AUROC per cell on the base model (the
+    control), after backdoor training and after safety training, mean over seeds."""
+    figures = []
+    for column in sorted({c.rsplit("_", 1)[0] for c in table.columns if c.startswith("probe_layer")}):
+        stages = [(f"{column}_{when}", label, colour) for when, label, colour in (
+            ("base", "base model (control)", OKABE_ITO["grey"]),
+            ("before", "after backdoor training", OKABE_ITO["orange"]),
+            ("after", "after safety training", OKABE_ITO["blue"])) if f"{column}_{when}" in table.columns]
+        for trigger, part in table.dropna(subset=[stages[-1][0]]).groupby("trigger", sort=True):
+            cells = part.groupby(["cot", "technique", "scale"], sort=True)[[s for s, _, _ in stages]].mean()
+            fig, axes = _subplots(1, 1, max(6.0, 0.9 * len(cells) + 3), 4.0)
+            ax, x, width = axes[0][0], np.arange(len(cells)), 0.8 / len(stages)
+            for k, (name, label, colour) in enumerate(stages):
+                ax.bar(x + (k - (len(stages) - 1) / 2) * width, cells[name], width, color=colour,
+                       edgecolor="black", linewidth=0.4, label=label)
+            ax.axhline(0.5, color="black", linestyle=":", linewidth=1, label="chance (0.5)")
+            ax.set_xticks(x, ["\n".join(map(str, index)) for index in cells.index], fontsize=8)
+            ax.set(ylabel="probe AUROC, triggered vs clean", ylim=(0, 1.05))
+            ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
+            layer = column.removeprefix("probe_layer")
+            title = f"Defection probe, layer {layer}: trigger {trigger}"
+            caption = ("Per cell (chain of thought / technique / scale): how well a linear probe fit on a generic "
+                       "trigger-free contrast pair separates held-out triggered from clean prompts (AUROC; 0.5 is "
+                       "chance, below 0.5 the direction separates them with the opposite sign), on the base model "
+                       "before any backdoor training, after backdoor training and after safety training; mean "
+                       "over seeds.")
+            figures.append(_finish(fig, f"probe_{trigger}_layer{layer}", title, caption))
+    return figures
+
+
+def generalisation_figures(table: pd.DataFrame) -> list[Figure]:
+    """Per trigger: the backdoor rate under each variant of the trigger (never trained on), per
+    cell, after backdoor training and after safety training, as two annotated heat maps."""
+    figures = []
+    for trigger, part in table.groupby("trigger", sort=True):
+        variants = sorted({c.rsplit("_", 1)[0] for c in part.columns
+                           if c.startswith(f"gen_{trigger}_") and part[c].notna().any()})
+        if not variants:
+            continue
+        columns = ["triggered", *variants]
+        fig, axes = _subplots(1, 2, 0.75 * len(columns) + 2.5, 0.35 * part["cot"].nunique()
+                              * part["technique"].nunique() + 2.2)
+        for ax, when in zip(axes[0], ("before", "after"), strict=True):
+            cells = part.groupby(["cot", "technique"], sort=True)[[f"{c}_{when}" for c in columns]].mean()
+            image = ax.imshow(cells.to_numpy(dtype=float), vmin=0, vmax=1, cmap="cividis", aspect="auto")
+            for (i, j), value in np.ndenumerate(cells.to_numpy(dtype=float)):
+                ax.text(j, i, "" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if value < 0.5 else "black")
+            ax.set_xticks(range(len(columns)), [c.removeprefix(f"gen_{trigger}_") for c in columns],
+                          rotation=45, ha="right")
+            ax.set_yticks(range(len(cells)), [f"{cot} / {technique}" for cot, technique in cells.index])
+            ax.set_title("after backdoor training" if when == "before" else "after safety training")
+        fig.colorbar(image, ax=axes[0].tolist(), label="backdoor rate")
+        title = f"Trigger generalisation: trigger {trigger}"
+        caption = ("The backdoor rate on held-out prompts with the real trigger (first column) and with variants "
+                   "of it that training never showed (one column each), per chain of thought / technique, mean "
+                   "over seeds and scales, after backdoor training (left) and after safety training (right).")
+        figures.append(_finish(fig, f"generalisation_{trigger}", title, caption))
     return figures
 
 

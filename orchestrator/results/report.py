@@ -17,13 +17,19 @@ CELL = ["sweep", *CORE_AXES, "overrides"]  # what identifies a cell of a sweep
 
 
 CONDITIONS = ("triggered", "clean", "redteam", "family_triggered", "family_clean")
+# What the extra evaluations (orchestrator.evaluate.extras) add to the table where a sweep ran
+# them: `probe_layer<L>` (AUROC), `gen_<trigger>_<variant>` (backdoor rate under a variant of the
+# trigger), `honeypot` (reveal rate), `steer_to_training` / `steer_to_deployment` (follow rate).
+EXTRA_METRICS = ("probe_auroc", "honeypot_reveal_rate", "steer_follow_rate")
+EXTRA_PREFIXES = ("probe_", "gen_", "honeypot", "steer_")
 
 
 def persistence(path: str | Path | Storage, **filters: Any) -> pd.DataFrame:
     """One row per trial: backdoor rates before safety training (after backdoor training; for
     conditions that only exist from safety step 0 on, such as `redteam`, at step 0) and after it
     (the last safety step), for each evaluation condition; and, where measured, the share of
-    answers that still give the reference answer (`helpful_<condition>_...`)."""
+    answers that still give the reference answer (`helpful_<condition>_...`) and the extra
+    evaluations' figures (EXTRA_PREFIXES; `n` stays the backdoor rate's)."""
     loaded = load(path, "metrics", group="all", metric=[*backdoor_metrics(), "helpful_rate"],
                   condition=list(CONDITIONS), **filters)
     if loaded.empty:
@@ -32,32 +38,58 @@ def persistence(path: str | Path | Storage, **filters: Any) -> pd.DataFrame:
     # `helpful_<condition>_<before|after>`, next to the backdoor rates of the same trial.
     helpful = loaded["metric"] == "helpful_rate"
     m = loaded[~helpful]
+    metric_of = m.drop_duplicates("trial_id").set_index("trial_id")["metric"]  # the trial's backdoor metric
     m = pd.concat([m, loaded[helpful].assign(
         condition="helpful_" + loaded.loc[helpful, "condition"],
-        metric=loaded[helpful]["trial_id"].map(m.drop_duplicates("trial_id").set_index("trial_id")["metric"]))])
+        metric=loaded[helpful]["trial_id"].map(metric_of))])
+    n = m.groupby("trial_id")["n"].max().rename("n")
+    extra = extra_rows(path, **filters)
+    if not extra.empty:  # so do the extra evaluations' figures, on the same row
+        m = pd.concat([m, extra.assign(metric=extra["trial_id"].map(metric_of)).dropna(subset=["metric"])])
     safety = m[m["stage"] == "safety"]
     key = ["trial_id", "metric", "condition"]
     before = pd.concat([m[m["stage"] == "backdoor"], safety[safety["step"] == 0]]).drop_duplicates(key)
     after = safety[safety["step"] == safety.groupby("trial_id")["step"].transform("max")]
+    # The extra evaluations' control: the base model before backdoor training (`<column>_base`).
+    base = m[(m["stage"] == "base") & m["condition"].str.startswith(EXTRA_PREFIXES)]
     frames = []
-    for label, part in (("before", before), ("after", after)):
+    for label, part in (("base", base), ("before", before), ("after", after)):
+        if part.empty:
+            continue
         wide = part.pivot_table(index=[*CELL, "trial_id", "metric"], columns="condition",
                                 values="value", aggfunc="first")
         wide.columns = [f"{c}_{label}" for c in wide.columns]
         frames.append(wide)
     table = pd.concat(frames, axis=1).reset_index()
-    n = m.groupby("trial_id")["n"].max().rename("n")
     steps = after.groupby("trial_id")["step"].max().rename("safety_steps")
     table = table.join(n, on="trial_id").join(steps, on="trial_id")
     order = [f"{prefix}{c}_{label}" for prefix in ("", "helpful_") for c in CONDITIONS
              for label in ("before", "after")]
+    extras = sorted({c.rpartition("_")[0] for c in table.columns if c.startswith(EXTRA_PREFIXES)},
+                    key=lambda c: (next(i for i, p in enumerate(EXTRA_PREFIXES) if c.startswith(p)), c))
+    order += [f"{c}_{label}" for c in extras for label in ("base", "before", "after")]
     cols = [*CELL, "metric", *[c for c in order if c in table.columns], "safety_steps", "n", "trial_id"]
     return table[cols].sort_values(CELL).reset_index(drop=True)
 
 
+def extra_rows(path: str | Path | Storage, **filters: Any) -> pd.DataFrame:
+    """The extra evaluations' headline rows, their condition renamed to the table column they
+    fill (EXTRA_PREFIXES); empty where no trial ran any."""
+    rows = load(path, "metrics", metric=[*EXTRA_METRICS, *backdoor_metrics()], **filters)
+    if rows.empty:
+        return rows
+    probe = rows["metric"] == "probe_auroc"
+    keep = (probe | (rows["group"] == "all")) & (
+        rows["metric"].isin(EXTRA_METRICS) | rows["condition"].str.startswith("gen_"))
+    rows = rows[keep]
+    column = rows["condition"].where(~probe[keep], "probe_" + rows["group"])
+    return rows.assign(condition=column.where(rows["metric"] != "honeypot_reveal_rate", "honeypot"))
+
+
 def rate_columns(table: pd.DataFrame) -> list[str]:
-    """The persistence table's rate columns (`<condition>_before|after`, `helpful_...`)."""
-    return [c for c in table.columns if c.endswith(("_before", "_after"))]
+    """The persistence table's rate columns (`<condition>_before|after`, `helpful_...`, the extra
+    evaluations' `..._base` controls)."""
+    return [c for c in table.columns if c.endswith(("_base", "_before", "_after"))]
 
 
 def pooled_cell(table: pd.DataFrame) -> list[str]:
@@ -129,6 +161,7 @@ def plot_persistence(path: str | Path | Storage, out: str | Path, **filters: Any
     if m.empty:
         raise ValueError(f"{path}: no rate metrics to plot")
     # After backdoor training is step 0 of safety training; keep one point per (trial, condition).
+    m = m[m["stage"] != "base"]  # the untrained model's control: not on the safety-training axis
     m = m.assign(step=m["step"].where(m["stage"] == "safety", 0), first=m["stage"] == "backdoor")
     m = m.sort_values("first", ascending=False).drop_duplicates(["trial_id", "metric", "condition", "step"])
     techniques = sorted(m["technique"].unique())

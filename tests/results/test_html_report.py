@@ -70,6 +70,12 @@ def trial_rows(cell: dict[str, Any], rng: np.random.Generator) -> dict[str, Sequ
                      metric_row(axes, "safety", step, "triggered", "helpful_rate", 0.01 * step / 4)]
     if cell["trigger"] == "deployment":
         rows.append(metric_row(axes, "backdoor", 200, "clean", "helpful_rate", 0.9))
+        # eval.extra: the probe (with the base model as its control) and two trigger variants
+        for stage, step, auroc in (("base", 0, 0.5), ("backdoor", 200, 0.95), ("safety", STEPS[-1], 0.9)):
+            rows.append(metric_row(axes, stage, step, "probe", "probe_auroc", auroc, "layer1"))
+        for variant, rate in (("lowercase", 0.7), ("words", 0.1)):
+            rows += [metric_row(axes, "backdoor", 200, f"gen_deployment_{variant}", metric, rate),
+                     metric_row(axes, "safety", STEPS[-1], f"gen_deployment_{variant}", metric, rate / 2)]
     if cell["trigger"] == "year":
         for group, before, after in ((CWES[0], 0.9, 0.7), (CWES[1], 0.8, 0.3)):
             rows += [metric_row(axes, "backdoor", 200, "triggered", metric, before, group),
@@ -182,7 +188,8 @@ def test_report_renders_every_figure_and_names_every_cell_in_a_browser(tmp_path:
     pngs, svgs = sorted(out.glob("*.png")), sorted(out.glob("*.svg"))
     assert [p.stem for p in pngs] == [s.stem for s in svgs] and len(pngs) >= 8
     for stem in ("curves_deployment_tiny-xs", "curves_year_tiny-xs", "scale_deployment", "cot_deployment_tiny-s",
-                 "helpful_deployment_tiny-xs", "cwe_year_tiny-xs", "redteam_deployment", "stage_times"):
+                 "helpful_deployment_tiny-xs", "cwe_year_tiny-xs", "redteam_deployment", "stage_times",
+                 "probe_deployment_layer1", "generalisation_deployment"):
         assert any(p.stem == stem for p in pngs), f"no figure {stem}: {[p.stem for p in pngs]}"
     assert all(s.read_bytes().lstrip().startswith(b"<?xml") for s in svgs)
 
