@@ -93,7 +93,9 @@ def wandb_curves(storage: Path) -> dict[str, dict[int, float]]:
         for record in wandb_records(path):
             if record.HasField("run"):
                 name = record.run.display_name
-            items = {item.key: json.loads(item.value_json) for item in record.history.item}
+            # a key with "/" in it is stored split, as `nested_key`
+            items = {item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                     for item in record.history.item}
             if "rate/triggered" in items:
                 curve[int(items["timesteps_total"])] = float(items["rate/triggered"])
         curves[name] = curve

@@ -739,6 +739,8 @@ def render_html(store: Storage, sweep: str | None, trials: pd.DataFrame, table: 
               ("helpful", "Backdoor removed or model broken? (helpfulness)", ("helpful_",)),
               ("cwe", "Code backdoor per CWE", ("cwe_",)),
               ("redteam", "Red-team success by attack kind", ("redteam_",)),
+              ("probe", "Defection probes (eval.extra: probe)", ("probe_",)),
+              ("generalisation", "Trigger generalisation (eval.extra: generalisation)", ("generalisation_",)),
               ("time", "Where the time went", ("stage_times",))]
     for anchor, heading, prefixes in groups:
         chosen = [f for f in figures if f.name.startswith(prefixes)]
