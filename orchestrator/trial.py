@@ -167,13 +167,13 @@ def _run_stages(trial: TrialConfig, store: Storage, report: Report, launcher: La
                 progress("backdoor", keys.backdoor))
             before = cached(cache, "eval", keys.eval, Checkpoints.load, partial(
                 evaluate_backdoor, trial, trigger, backdoored, data.eval))
-            report(live("backdoor", 0, trial.backdoor.steps, rates(before.last)))
+            report(live("backdoor-eval", trial.backdoor.steps, trial.backdoor.steps, rates(before.last)))
             safe = cached(cache, "safety", keys.safety, SafetyOutput.load, partial(
                 train_safety, trial, trigger, technique, backdoored, data, cache, keys, report),
                 progress("safety", keys.safety))
             if cache.stages[-1]["cached"]:  # built by another trial or run: its curve, for the trackers
                 for step, evaluation in safe.checkpoints.evaluations:
-                    report(live("safety", step, trial.backdoor.steps + step, rates(evaluation)))
+                    report(live("safety-eval", step, trial.backdoor.steps + step, rates(evaluation)))
 
             outcome.persistence = ({f"{k}_before": v for k, v in headline(before.last).items()}
                                    | {f"{k}_after": v for k, v in headline(safe.checkpoints.last).items()})
@@ -282,7 +282,7 @@ def train_safety(trial: TrialConfig, trigger: Trigger, technique: SafetyTechniqu
         evaluations[step] = evaluate(current, tokenizer, trigger, list(prompts), trial.eval, trial.seed)
         if progress is not None:
             progress.save("evaluations", Checkpoints(list(evaluations.items())).to_json())
-        report(live("safety", step, trial.backdoor.steps + step, rates(evaluations[step])))
+        report(live("safety-eval", step, trial.backdoor.steps + step, rates(evaluations[step])))
 
     context = SafetyContext(trial, trigger, model, tokenizer, tuple(data.safety), tuple(data.eval),
                             evaluate_at, cache, progress=lambda row: report(live(

@@ -38,7 +38,7 @@ def test_the_status_table_shows_varying_axes_stage_and_rates(smoke_raw: dict[str
     waiting = Trial("fn", config={"axes": {**AXES, "cot": "none"}}, stub=True)
     table.result(running, {"stage": "backdoor-training", "step": 7, "backdoor/train_loss": 2.5})
     table.tick([running, waiting])  # the first report prints at once
-    table.result(running, {"stage": "safety", "step": 20, "rate/triggered": 0.875, "rate/clean": 0.0})
+    table.result(running, {"stage": "safety-eval", "step": 20, "rate/triggered": 0.875, "rate/clean": 0.0})
     table.tick([running, waiting])  # then at most every `every` seconds
     assert len(lines) == 1
     table.tick([running, waiting], force=True)
@@ -46,7 +46,7 @@ def test_the_status_table_shows_varying_axes_stage_and_rates(smoke_raw: dict[str
     assert "1 pending" in first[0] and "1 running" in first[0]
     assert first[1].split() == ["cot", "safety.lr", "stage", "step", "triggered", "clean"]
     assert first[2].split() == ["cot", "0.001", "backdoor-training", "7", "-", "-"]
-    assert last[2].split()[-4:] == ["safety", "20", "0.88", "0.00"]  # rates kept across reports
+    assert last[2].split()[-4:] == ["safety-eval", "20", "0.88", "0.00"]  # rates kept across reports
 
 
 def test_trackers_write_next_to_a_local_lake_and_here_for_s3(tmp_path: Path) -> None:
