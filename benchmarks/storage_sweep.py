@@ -30,6 +30,7 @@ def tiny_spec(folder: Path) -> Path:
     raw = yaml.safe_load((ROOT / "sweeps" / "smoke.yaml").read_text())
     raw.update(name="storage-bench", axes={**raw["axes"][0], "cot": ["distilled", "none"], "technique": ["sft"]})
     raw.pop("per_trigger")
+    raw["eval"].pop("extra")  # storage, not evaluation, is measured here
     raw["data"].update(n_backdoor=64, n_safety=32, n_eval=8)
     raw["backdoor"].update(steps=4)
     raw["safety"].update(steps=2, eval_every=2)
