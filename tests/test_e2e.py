@@ -134,7 +134,7 @@ def ci_sweep(write_spec: Any) -> Path:
 
 
 def test_sweep_learns_matches_the_readme_after_safety_and_reruns_from_cache(
-    ray_local: None, tmp_path: Path, write_spec: Any, smoke_raw: dict[str, Any],
+    ray_local: None, tmp_path: Path, write_spec: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     storage, spec = tmp_path / "results", ci_sweep(write_spec)
@@ -204,14 +204,8 @@ def test_sweep_learns_matches_the_readme_after_safety_and_reruns_from_cache(
     assert main(["run", str(spec), "--storage", str(storage)]) == 0
     assert "8 cached" in capsys.readouterr().out
     assert snapshot(storage) == before
-
-    # A new safety setting reuses the backdoored models: only safety training runs.
-    smoke_raw["name"] = "smoke-lr"
-    smoke_raw["axes"].update({"cot": ["distilled"], "safety.lr": [1.0e-4, 1.0e-3]})
-    assert main(["run", str(write_spec(smoke_raw)), "--storage", str(storage)]) == 0
-    lr_trials = load(storage, "trials", sweep="smoke-lr")
-    assert len(lr_trials) == 2 and lr_trials["backdoor_cached"].all()
-    assert len(load(storage, "trials")) == 10  # nothing duplicated
+    # (A new safety setting or technique reuses the backdoored model: its stage keys, in
+    # tests/test_trial.py; the reuse across techniques is `backdoor_cached` above.)
 
 
 @pytest.mark.learning

@@ -45,3 +45,18 @@ def test_a_failed_trial_is_recorded_and_can_be_retried(tmp_path: Path, write_spe
         run_trial(trial, tmp_path)
     retried = load(tmp_path, "trials")
     assert len(retried) == 2 and retried["backdoor_cached"].tolist().count(True) == 1
+
+
+def test_a_safety_setting_or_technique_shares_the_backdoor_stage(write_spec: Any, smoke_raw: dict[str, Any]) -> None:
+    """The stage keys: cells that differ only in a safety setting (an extra axis) or in the
+    technique share the backdoored model and its evaluation, and nothing after it."""
+    from orchestrator.data import TRIGGERS
+    from orchestrator.trial import make_data, stage_keys
+
+    smoke_raw["axes"].update(cot=["distilled"], technique=["sft", "adversarial"], **{"safety.lr": [1e-4, 1e-3]})
+    trials = expand(load_sweep(write_spec(smoke_raw)))
+    data = make_data(trials[0], TRIGGERS.get("deployment"))
+    keys = [stage_keys(trial, "base", data) for trial in trials]
+    assert len(trials) == 4 and len({trial.trial_id for trial in trials}) == 4
+    assert len({k.backdoor for k in keys}) == len({k.eval for k in keys}) == len({k.base_eval for k in keys}) == 1
+    assert len({k.safety for k in keys}) == 4
