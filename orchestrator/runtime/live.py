@@ -42,7 +42,7 @@ def trial_folder(axes: dict[str, Any], tune_id: str) -> str:
 
 def varying_axes(spec: SweepSpec) -> list[str]:
     """The axes with more than one value: the status table's columns (the others are the same
-    for every trial and are printed once)."""
+    for every trial; a one-trial sweep shows its trigger)."""
     axes = [*CORE_AXES, *{name: None for grid in spec.grids for name in grid.extra}]
     return [name for name in axes if len(spec.values(name)) > 1] or list(CORE_AXES[:1])
 
