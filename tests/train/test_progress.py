@@ -53,7 +53,7 @@ def test_a_safety_stage_cut_off_mid_training_resumes_and_matches_an_uninterrupte
 
     storage = tmp_path / "cut"
     with pytest.raises(ProcessDied):  # evaluations at 0, 4 and 8 made; checkpoint-5 committed
-        run_trial(trial, storage, report=die_at("safety", 8), checkpoint_every=5)
+        run_trial(trial, storage, report=die_at("safety-eval", 8), checkpoint_every=5)
     [progress] = (storage / "progress" / "safety").iterdir()
     [run] = [p for p in progress.iterdir() if p.is_dir()]
     assert sorted(p.name for p in run.glob("checkpoint-*")) == ["checkpoint-5"]
@@ -61,7 +61,7 @@ def test_a_safety_stage_cut_off_mid_training_resumes_and_matches_an_uninterrupte
 
     evaluated: list[int] = []
     outcome = run_trial(trial, storage, checkpoint_every=5,
-                        report=lambda row: evaluated.append(row["step"]) if row.get("stage") == "safety" else None)
+                        report=lambda row: evaluated.append(row["step"]) if row.get("stage") == "safety-eval" else None)
     assert outcome.status == "completed"
     [safety] = [s for s in outcome.stages if s["stage"] == "safety"]
     assert [r["step"] for r in safety["resumed"]] == [5]
