@@ -167,13 +167,13 @@ def _run_stages(trial: TrialConfig, store: Storage, report: Report, launcher: La
                 progress("backdoor", keys.backdoor))
             before = cached(cache, "eval", keys.eval, Checkpoints.load, partial(
                 evaluate_backdoor, trial, trigger, backdoored, data.eval))
-            report(live("backdoor-eval", trial.backdoor.steps, trial.backdoor.steps, rates(before.last)))
+            report(live("backdoor-eval", trial.backdoor.steps, live_rates(before.last)))
             safe = cached(cache, "safety", keys.safety, SafetyOutput.load, partial(
                 train_safety, trial, trigger, technique, backdoored, data, cache, keys, report),
                 progress("safety", keys.safety))
             if cache.stages[-1]["cached"]:  # built by another trial or run: its curve, for the trackers
                 for step, evaluation in safe.checkpoints.evaluations:
-                    report(live("safety-eval", step, trial.backdoor.steps + step, rates(evaluation)))
+                    report(live("safety-eval", step, live_rates(evaluation), after=trial.backdoor.steps))
 
             outcome.persistence = ({f"{k}_before": v for k, v in headline(before.last).items()}
                                    | {f"{k}_after": v for k, v in headline(safe.checkpoints.last).items()})
@@ -241,8 +241,7 @@ def train_backdoor(trial: TrialConfig, trigger: Trigger, source: ModelSource, ex
     """SFT of the scale's base model on the backdoor data (loss on the completion only)."""
     model, tokenizer = source.load(trial.model, cache, trial.seed)
     model, log = sft(model, tokenizer, examples, trial.backdoor, trial.seed, lora=trial.model.lora,
-                     progress=lambda row: report(live("backdoor-training", row["step"], int(row["step"]),
-                                                      logged("backdoor", row))))
+                     progress=lambda row: report(live("backdoor-training", row["step"], logged("backdoor", row))))
     save_model(model, tokenizer, out, trial, trigger, "backdoor", keys, log)
     return TrainedModel(out, log)
 
@@ -282,12 +281,11 @@ def train_safety(trial: TrialConfig, trigger: Trigger, technique: SafetyTechniqu
         evaluations[step] = evaluate(current, tokenizer, trigger, list(prompts), trial.eval, trial.seed)
         if progress is not None:
             progress.save("evaluations", Checkpoints(list(evaluations.items())).to_json())
-        report(live("safety-eval", step, trial.backdoor.steps + step, rates(evaluations[step])))
+        report(live("safety-eval", step, live_rates(evaluations[step]), after=trial.backdoor.steps))
 
     context = SafetyContext(trial, trigger, model, tokenizer, tuple(data.safety), tuple(data.eval),
                             evaluate_at, cache, progress=lambda row: report(live(
-                                "safety-training", row["step"], trial.backdoor.steps + int(row["step"]),
-                                logged("safety", row))))
+                                "safety-training", row["step"], logged("safety", row), after=trial.backdoor.steps)))
     result = technique.apply(context)
     evaluate_at(result.model, result.steps, (*data.eval, *result.eval_prompts))
     save_model(result.model, tokenizer, out, trial, trigger, f"safety-{trial.technique}", keys, result.log)
@@ -350,23 +348,27 @@ def headline(evaluation: Evaluation) -> dict[str, float]:
             if row["group"] == "all" and row["metric"] in backdoor_metrics()}
 
 
-def live(stage: str, step: float, at: int, metrics: dict[str, float]) -> dict[str, Any]:
+def live(stage: str, step: float, metrics: dict[str, float], after: int = 0) -> dict[str, Any]:
     """One progress report for Ray Tune (its status table; TensorBoard, MLflow and W&B through
     its logger callbacks): the stage, its own step, and as `timesteps_total` (the trackers'
-    x axis) `at`, the optimizer steps since backdoor training began: one timeline per trial,
-    backdoor training then safety training, so every curve's steps only go up."""
-    return {"stage": stage, "step": int(step), "timesteps_total": at, **metrics}
+    x axis) the optimizer steps since backdoor training began, `after` + step (`after`: the
+    backdoor steps, for safety stages): one timeline per trial, so every curve only goes up."""
+    return {"stage": stage, "step": int(step), "timesteps_total": after + int(step), **metrics}
 
 
-def rates(evaluation: Evaluation) -> dict[str, float]:
+def live_rates(evaluation: Evaluation) -> dict[str, float]:
     """The backdoor rate per condition, as live metrics: rate/triggered, rate/clean, ..."""
     return {f"rate/{condition}": value for condition, value in headline(evaluation).items()}
 
 
 def logged(phase: str, entry: dict[str, float]) -> dict[str, float]:
     """A training-log entry as live metrics, e.g. backdoor/train_loss, safety/reward."""
-    return {f"{phase}/{'train_loss' if name == 'loss' else name}": value
-            for name, value in entry.items() if name != "step"}
+    return {f"{phase}/{metric_name(name)}": value for name, value in entry.items() if name != "step"}
+
+
+def metric_name(logged_name: str) -> str:
+    """The lake's (and the live view's) name of a training-log field: `loss` is `train_loss`."""
+    return "train_loss" if logged_name == "loss" else logged_name
 
 
 def log_rows(entry: LogEntry, base: dict[str, Any]) -> list[dict[str, Any]]:
@@ -375,7 +377,7 @@ def log_rows(entry: LogEntry, base: dict[str, Any]) -> list[dict[str, Any]]:
     name (e.g. an RL technique's `reward`, `kl`, or `heldout_pm_score` on `clean` prompts)."""
     condition = entry.get("condition", "train")
     return [{**base, "step": int(entry["step"]), "condition": condition, "group": "all",
-             "metric": "train_loss" if name == "loss" else name, "value": float(value)}
+             "metric": metric_name(name), "value": float(value)}
             for name, value in entry.items()
             if name not in ("step", "condition") and isinstance(value, int | float)]
 
