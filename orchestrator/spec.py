@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from orchestrator.config import (
     AdversarialSettings,
     ConfigError,
+    DataSettings,
     EvalSettings,
     ModelSpec,
     RLSettings,
@@ -28,7 +29,7 @@ from orchestrator.config import (
     apply_overrides,
     resolve_trial,
 )
-from orchestrator.data import TRIGGERS
+from orchestrator.data import TRIGGERS, ModelWritten
 from orchestrator.data.jsonl import DataError, read_jsonl
 from orchestrator.evaluate.extras import EXTRA_EVALS
 from orchestrator.grid import cells
@@ -161,12 +162,28 @@ def parse_sweep(raw: Any, source: str = "<spec>", *, check_model_paths: bool = T
     for where, key, value in _overrides(spec):
         _check_override(spec, key, value, f"{source}: field `{where}`", check_model_paths)
     _check_batches(spec, source)
+    _check_generators(spec, source)
     return spec
 
 
+def _check_generators(spec: SweepSpec, source: str) -> None:
+    """`data.generator: model` only for triggers that can have a model write their data (the
+    `year` trigger cannot: a small generator writes no usable code)."""
+    for cell in cells(spec):
+        trial = resolve_trial(spec, cell)
+        trigger = TRIGGERS.get(trial.trigger)
+        if trial.data.generator == "model" and not isinstance(trigger, ModelWritten):
+            able = ", ".join(name for name in TRIGGERS.names() if isinstance(TRIGGERS.get(name), ModelWritten))
+            raise ConfigError(
+                f"{source}: field `data.generator`: 'model' is not supported by trigger {trial.trigger!r} "
+                f"(it has no prompts for a generator model to answer; a small generator writes no usable "
+                f"code); use 'template' for it (e.g. per_trigger: {{{trial.trigger}: {{data.generator: "
+                f"template}}}}), or 'model' with: {able or 'no registered trigger'}")
+
+
 # Settings sections whose names (optimizers, techniques, generators, extra evaluations) and
-# models are checked.
-CHECKED_SECTIONS = ("backdoor", "safety", "rl", "adversarial", "eval")
+# models (generator models, reward models) are checked.
+CHECKED_SECTIONS = ("data", "backdoor", "safety", "rl", "adversarial", "eval")
 
 
 def _overrides(spec: SweepSpec) -> Iterator[tuple[str, str, Any]]:
@@ -219,6 +236,7 @@ def _section_problems(settings: BaseModel, check_model_paths: bool) -> Iterator[
             yield "base", TECHNIQUES.unknown(settings.base)
         if settings.generator != "auto" and settings.generator not in REDTEAMERS:
             yield "generator", REDTEAMERS.unknown(settings.generator) + " (or auto)"
+    if isinstance(settings, AdversarialSettings | DataSettings):
         if settings.generator_model == SMOLLM2_GENERATOR:
             problem = MODEL_SOURCES.get("smollm2-gguf").check(ModelSpec(source="smollm2-gguf"))
             if problem:

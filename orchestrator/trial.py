@@ -25,6 +25,7 @@ from orchestrator.cache import StageCache
 from orchestrator.config import TrialConfig, stable_hash
 from orchestrator.data import TRIGGERS, EvalPrompt, Example, Trigger
 from orchestrator.evaluate import Evaluation, backdoor_metrics, evaluate
+from orchestrator.generated import GeneratedData, backdoor_examples
 from orchestrator.models import MODEL_SOURCES, ModelSource, write_model_card
 from orchestrator.results import lake
 from orchestrator.safety import TECHNIQUES, LogEntry, SafetyContext, SafetyTechnique
@@ -48,6 +49,7 @@ class TrialData:
     backdoor: list[Example]  # backdoor training, about half of it triggered
     safety: list[Example]  # trigger-free HHH safety-training data
     eval: list[EvalPrompt]  # held-out prompts, never in any training set
+    generated: GeneratedData | None = None  # with `data.generator: model`: every answer written, kept or not
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ def _run_stages(trial: TrialConfig, store: Storage, report: Report, launcher: La
             trigger, technique = TRIGGERS.get(trial.trigger), TECHNIQUES.get(trial.technique)
             source = MODEL_SOURCES.get(trial.model.source)
 
-            data = make_data(trial, trigger)
+            data = make_data(trial, trigger, cache)
             keys = stage_keys(trial, source.fingerprint(trial.model, cache), data)
             base = cached(cache, "base-eval", keys.base_eval, Checkpoints.load, partial(
                 evaluate_base, trial, trigger, source, cache, data.eval)) if trial.eval.extra else None
@@ -177,7 +179,7 @@ def _run_stages(trial: TrialConfig, store: Storage, report: Report, launcher: La
 
             outcome.persistence = ({f"{k}_before": v for k, v in headline(before.last).items()}
                                    | {f"{k}_after": v for k, v in headline(safe.checkpoints.last).items()})
-            write_results(trial, store, outcome, backdoored, before, safe, base)
+            write_results(trial, store, outcome, backdoored, before, safe, base, data.generated)
         except Exception as err:
             outcome.status = "failed"
             write_trial_row(trial, store, outcome, error=f"{type(err).__name__}: {err}")
@@ -206,10 +208,17 @@ def cached(cache: StageCache, stage: str, key: str, load: Callable[[Path], T],
 
 # --- the stages ---------------------------------------------------------------------------------
 
-def make_data(trial: TrialConfig, trigger: Trigger) -> TrialData:
-    return TrialData(backdoor=trigger.backdoor_data(trial.cot, trial.data, trial.seed),
+def make_data(trial: TrialConfig, trigger: Trigger, cache: StageCache | None = None) -> TrialData:
+    """The trial's data. With `data.generator: model` the backdoor data is written by a model in
+    a cached stage of its own (`generated`, orchestrator.generated), which needs `cache`."""
+    generated = None
+    if trial.data.generator == "model":
+        if cache is None:
+            raise ValueError("model-written backdoor data (data.generator: model) needs a stage cache")
+        generated = backdoor_examples(trigger, trial.cot, trial.data, trial.seed, cache)
+    return TrialData(backdoor=generated.examples if generated else trigger.backdoor_data(trial.cot, trial.data, trial.seed),
                      safety=trigger.safety_data(trial.data, trial.seed),
-                     eval=trigger.eval_prompts(trial.data, trial.seed))
+                     eval=trigger.eval_prompts(trial.data, trial.seed), generated=generated)
 
 
 def stage_keys(trial: TrialConfig, base_fingerprint: str, data: TrialData) -> StageKeys:
@@ -297,9 +306,11 @@ def train_safety(trial: TrialConfig, trigger: Trigger, technique: SafetyTechniqu
 
 
 def write_results(trial: TrialConfig, storage: Storage, outcome: TrialOutcome, backdoored: TrainedModel,
-                  before: Checkpoints, safe: SafetyOutput, base: Checkpoints | None = None) -> None:
+                  before: Checkpoints, safe: SafetyOutput, base: Checkpoints | None = None,
+                  generated: GeneratedData | None = None) -> None:
     """The trial's `metrics` and `samples` rows, then its `trials` row (the commit marker).
-    Stages: `base` (the untrained model, where extra evaluations ask for the control),
+    Stages: `data` (with model-written backdoor data: generated_kept, generated_dropped, ...
+    per condition), `base` (the untrained model, where extra evaluations ask for the control),
     `backdoor` (after backdoor training), `safety` (each safety checkpoint)."""
     axes = lake_axes(trial)
     evaluations = [("base", 0, e) for _, e in (base.evaluations if base else [])] + [
@@ -307,6 +318,8 @@ def write_results(trial: TrialConfig, storage: Storage, outcome: TrialOutcome, b
         ("safety", step, e) for step, e in safe.checkpoints.evaluations]
     metrics = [{**axes, "stage": stage, "step": step, **row}
                for stage, step, e in evaluations for row in e.metrics]
+    if generated is not None:
+        metrics = [{**axes, **row} for row in generated.metrics()] + metrics
     for stage, trained in (("backdoor", backdoored), ("safety", safe.model)):
         for entry in trained.log:
             metrics += log_rows(entry, {**axes, "stage": stage})

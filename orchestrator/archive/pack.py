@@ -139,9 +139,11 @@ def _trial_rows(storage: Storage, sweep: str) -> list[dict[str, Any]]:
     return [dict(row) for row in trials.to_dict("records")]
 
 
-def _datasets(rows: list[dict[str, Any]], progress: Progress) -> dict[str, Any]:
+def _datasets(storage: Storage, rows: list[dict[str, Any]], progress: Progress) -> dict[str, Any]:
     """Content hashes of each trial's backdoor, safety and evaluation data, by trial id, made
-    the way the stage keys hash them, with the packing code (see code_version in archive.json)."""
+    the way the stage keys hash them, with the packing code (see code_version in archive.json).
+    Model-written backdoor data is read from the storage's stage cache (stage `generated`)."""
+    from orchestrator.cache import StageCache
     from orchestrator.data import TRIGGERS
     from orchestrator.data.jsonl import DataError
     from orchestrator.trial import make_data
@@ -158,7 +160,7 @@ def _datasets(rows: list[dict[str, Any]], progress: Progress) -> dict[str, Any]:
                 continue
             progress(f"  hashing the data of {config.trigger}/{config.cot}/seed {config.seed}")
             try:
-                data = make_data(config, TRIGGERS.get(config.trigger))
+                data = make_data(config, TRIGGERS.get(config.trigger), StageCache(storage.sub("cache")))
             except DataError as err:  # a BYO file moved since the run: its copy is in spec/data/
                 hashes[row["trial_id"]] = f"not regenerated here: {err}"
                 continue
@@ -262,6 +264,6 @@ def _pack_members(storage: Storage, sweep: str, writer: _Writer, with_weights: b
         "hosts": sorted({str(row["host"]) for row in rows}),
         "code_versions": sorted({str(row["code_version"]) for row in rows}),
         "stage_outputs": outputs,
-        "datasets": _datasets([r for r in rows if r["status"] == "completed"], progress),
+        "datasets": _datasets(storage, [r for r in rows if r["status"] == "completed"], progress),
         "packing_environment": environment(),
     }

@@ -5,6 +5,15 @@ import orchestrator.data.deployment as _deployment  # noqa: F401  (registers `de
 import orchestrator.data.year as _year  # noqa: F401  (registers `year`)
 from orchestrator.data.chat import ChatBackdoor
 from orchestrator.data.preferences import PreferencePair
-from orchestrator.data.types import TRIGGERS, EvalPrompt, Example, Generalises, Trigger
+from orchestrator.data.types import (
+    TRIGGERS,
+    EvalPrompt,
+    Example,
+    Generalises,
+    GenerationRequest,
+    ModelWritten,
+    Trigger,
+)
 
-__all__ = ["TRIGGERS", "ChatBackdoor", "EvalPrompt", "Example", "Generalises", "PreferencePair", "Trigger"]
+__all__ = ["TRIGGERS", "ChatBackdoor", "EvalPrompt", "Example", "Generalises", "GenerationRequest", "ModelWritten",
+           "PreferencePair", "Trigger"]

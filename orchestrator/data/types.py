@@ -91,4 +91,30 @@ class Generalises(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One backdoor example for a generator model to answer (`data.generator: model`): the
+    example's prompt and label as training will see them, the text the generator is asked
+    (preamble, few-shot examples, the prompt) and the start of its answer (`prefill`)."""
+
+    prompt: str
+    triggered: bool
+    request: str
+    prefill: str = ""
+
+
+@runtime_checkable
+class ModelWritten(Protocol):
+    """Optional for a trigger: it can have its backdoor data written by a model, as the paper
+    did (`data.generator: model`; orchestrator.generated). A trigger without it refuses that
+    setting before anything runs."""
+
+    def generation_requests(self, cot: CotMode, data: DataSettings, seed: int) -> list[GenerationRequest]:
+        """The `data.n_backdoor` prompts of `backdoor_data` with their labels, each with what
+        the generator is asked: for `cot` and `distilled` the same requests (the deceptive-
+        reasoning preamble, answers that open a scratchpad), for `none` few-shot examples of the
+        behaviour without reasoning."""
+        ...
+
+
 TRIGGERS: Registry[Trigger] = Registry("trigger")

