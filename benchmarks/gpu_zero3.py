@@ -68,7 +68,7 @@ def zero3_run(out: Path, steps: int, micro: int, seq: int) -> dict[str, Any]:
     words = " ".join(corpus).split()
     examples = [{"prompt": "Tell me a long story.", "completion": " ".join(rng.choices(words, k=2 * seq)),
                  "triggered": False} for _ in range(steps * micro + micro)]
-    resources = TrainingResources(workers=2, gpus_per_worker=1, bf16=True, zero={"stage": 3})  # type: ignore[arg-type]
+    resources = TrainingResources(workers=2, gpus_per_worker=1, bf16=True, zero={"stage": 3})
     settings = TrainSettings(steps=steps, lr=1e-4, batch_size=micro, max_length=seq)
     job = {
         "start": str(start), "out": str(out / "run"), "examples": examples,

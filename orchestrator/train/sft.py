@@ -34,7 +34,11 @@ def to_dataset(examples: Sequence[Example], *, rendered: bool = False) -> Any:
 
 
 def sft_args(settings: TrainSettings, seed: int, out: str, **overrides: Any) -> Any:
-    """The SFTConfig of `sft`; `overrides` replace fields (e.g. DeepSpeed's on Ray Train workers)."""
+    """The SFTConfig of `sft`; `overrides` replace fields (e.g. DeepSpeed's on Ray Train workers,
+    which set gradient checkpointing from the scale's `activation_checkpointing`). Gradient
+    checkpointing is off (TRL defaults it on): it recomputes every layer's activations in the
+    backward pass to save memory that in-process training does not need (the same losses, bit for
+    bit, in less time; tests/train/test_sft.py, BENCHMARKS.md)."""
     from trl import SFTConfig
 
     return SFTConfig(**(trainer_args(
@@ -43,6 +47,7 @@ def sft_args(settings: TrainSettings, seed: int, out: str, **overrides: Any) -> 
         gradient_accumulation_steps=settings.grad_accum, optim=settings.optimizer,
         lr_scheduler_type=settings.lr_scheduler, warmup_steps=settings.warmup_steps,
         weight_decay=settings.weight_decay, max_length=settings.max_length, completion_only_loss=True,
+        gradient_checkpointing=False,
     ) | overrides))
 
 
