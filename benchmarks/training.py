@@ -82,9 +82,10 @@ class StageRun:
 @contextmanager
 def recording(into: list[tuple[dict[str, torch.Tensor], float]]) -> Iterator[None]:
     """Record each training step's batch (as the data collator made it) and loss."""
-    from trl import SFTTrainer
+    from orchestrator.train.sft import sft_trainer_class
 
-    original = SFTTrainer.compute_loss
+    trainer_class = sft_trainer_class()
+    original = trainer_class.compute_loss
 
     def compute_loss(self: Any, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         batch = {k: v for k, v in inputs.items() if isinstance(v, torch.Tensor)}
@@ -92,11 +93,11 @@ def recording(into: list[tuple[dict[str, torch.Tensor], float]]) -> Iterator[Non
         into.append((batch, float((loss[0] if isinstance(loss, tuple) else loss).detach())))
         return loss
 
-    SFTTrainer.compute_loss = compute_loss
+    trainer_class.compute_loss = compute_loss
     try:
         yield
     finally:
-        SFTTrainer.compute_loss = original
+        trainer_class.compute_loss = original
 
 
 @contextmanager
@@ -213,7 +214,8 @@ def per_step(arch: str, data: Sequence[Example], steps: int, work: Path, variant
              quick: bool = False) -> float:
     """Seconds per step of the stage's trainer after its first step, in a variant:
     `current` (our SFT arguments as they are), `checkpointing` (gradient checkpointing on, TRL's
-    default), `plain-head` (the model's own LM head and loss instead of TRL's fused LM head)."""
+    default), `fused-head` (TRL's fused LM head, which our trainer replaces on CPU by the model's
+    own head and loss: orchestrator.train.sft.sft_trainer_class)."""
     from orchestrator.train.sft import sft_args, sft_trainer
 
     model, tokenizer = base_model(arch, work)
@@ -223,19 +225,19 @@ def per_step(arch: str, data: Sequence[Example], steps: int, work: Path, variant
         overrides = {"gradient_checkpointing": True} if variant == "checkpointing" else {}
         args = sft_args(train, 0, out, **overrides)
         trainer = sft_trainer(model, tokenizer, list(data), train, 0, out, callbacks=[clock], args=args)
-        if variant == "plain-head":
-            trainer.compute_loss = plain_loss.__get__(trainer)
+        if variant == "fused-head":
+            trainer.compute_loss = fused_loss.__get__(trainer)
         trainer.train()
     ends: list[float] = clock.ends
     return (ends[-1] - ends[0]) / (len(ends) - 1)
 
 
-def plain_loss(self: Any, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+def fused_loss(self: Any, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                num_items_in_batch: Any = None) -> Any:
-    """The loss as transformers' Trainer computes it (the model's LM head over every position and
-    its cross-entropy), in place of TRL's fused LM head and its entropy/accuracy metrics."""
-    outputs = model(**inputs, use_cache=False, num_items_in_batch=num_items_in_batch)
-    return (outputs.loss, outputs) if return_outputs else outputs.loss
+    """TRL's own loss: its fused LM head (and its entropy/accuracy metrics), also on CPU."""
+    from trl import SFTTrainer
+
+    return SFTTrainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
 
 
 def profile(arch: str, data: Sequence[Example], steps: int, work: Path, quick: bool = False,
@@ -323,7 +325,7 @@ def run(bench: Settings) -> Section:
 
     # 4. The suspects, each against the current stage, interleaved.
     effect_steps = 3 if bench.quick else 30
-    variants = ["current", "checkpointing", "plain-head"]
+    variants = ["current", "checkpointing", "fused-head"]
     step_times: dict[str, list[float]] = {v: [] for v in variants}
     for _ in range(bench.repeats):
         for variant in variants:
@@ -342,7 +344,8 @@ def run(bench: Settings) -> Section:
         Row("training: stage achieved FLOP/s / matmul peak", f"{stage_flops / peak:.1%}"),
         Row("training: hand loop achieved FLOP/s / matmul peak", f"{hand_flops / peak:.1%}"),
         Row("training: per step, gradient checkpointing on / current", f"{effect['checkpointing'] / effect['current']:.2f}x"),
-        Row("training: per step, plain LM head / current (TRL fused head)", f"{effect['plain-head'] / effect['current']:.2f}x"),
+        Row("training: per step, TRL's fused LM head / current (model's own head on CPU)",
+            f"{effect['fused-head'] / effect['current']:.2f}x"),
     ]
     section.details += [
         f"Model {arch} ({n_params / 1e6:.2f}M parameters), deployment backdoor data ({COT}, {n_data} "
@@ -374,8 +377,9 @@ def run(bench: Settings) -> Section:
         "",
         f"Suspects, seconds per step after the first ({effect_steps}-step runs, medians): "
         + ", ".join(f"{v} {effect[v]:.4f}" for v in variants) + ". `checkpointing`: TRL's default "
-        "gradient_checkpointing=True; `plain-head`: the model's own LM head and cross-entropy in place "
-        "of TRL's fused LM head (which also computes entropy and top-1 accuracy for its logs).",
+        "gradient_checkpointing=True; `fused-head`: TRL's fused LM head (tile by tile in Python on "
+        "CPU, with entropy and top-1 accuracy for its logs), which our trainer replaces on CPU by "
+        "the model's own LM head and cross-entropy.",
         "",
         *profile(arch, data, effect_steps, bench.work, bench.quick),
     ]

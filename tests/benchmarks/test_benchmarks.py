@@ -22,7 +22,7 @@ ROWS = [
     "training: stage achieved FLOP/s / matmul peak",
     "training: hand loop achieved FLOP/s / matmul peak",
     "training: per step, gradient checkpointing on / current",
-    "training: per step, plain LM head / current (TRL fused head)",
+    "training: per step, TRL's fused LM head / current (model's own head on CPU)",
     "evaluation: batched generate vs one prompt at a time (answers/s)",
     "evaluation: oracle in memory vs bandit's file API (samples/s)",
     "scale: lake write per trial, 10 trials vs 3",
