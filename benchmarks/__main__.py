@@ -21,7 +21,7 @@ from pathlib import Path
 
 from benchmarks.common import ROOT, Row, Section, Settings, machine, quiet, table
 
-MEASUREMENTS = ("training", "evaluation", "scale", "orchestration")  # a module of benchmarks/ each
+MEASUREMENTS = ("training", "lora", "evaluation", "scale", "orchestration")  # a module of benchmarks/ each
 
 
 def ratio_table(sections: list[Section]) -> list[str]:

@@ -128,7 +128,7 @@ def run_stage(arch: str, data: Sequence[Example], steps: int, work: Path, record
     start = time.perf_counter()
     model, tokenizer = base_model(arch, work)
     parts["load"] = time.perf_counter() - start
-    with timing_construction(parts), (recording(recorded) if record else _nothing()):
+    with timing_construction(parts), (recording(recorded) if record else nothing()):
         seconds, (model, log) = timed(lambda: sft(model, tokenizer, list(data), settings(steps, quick), 0))
     parts["train"] = seconds - parts["construct"]
     with tempfile.TemporaryDirectory(dir=work) as out:
@@ -137,7 +137,7 @@ def run_stage(arch: str, data: Sequence[Example], steps: int, work: Path, record
 
 
 @contextmanager
-def _nothing() -> Iterator[None]:
+def nothing() -> Iterator[None]:
     yield
 
 

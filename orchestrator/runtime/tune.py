@@ -198,6 +198,11 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
         param_space=param_space(spec),
         tune_config=tune.TuneConfig(
             max_concurrent_trials=spec.resources.max_concurrent_trials,
+            # A trial's process goes on to the next trial of the same resources: a new one
+            # would import torch, transformers and TRL again (seconds per trial, with the
+            # slots idle meanwhile). Trials share no state: each seeds its own training and
+            # sets its launcher and progress per stage (context variables).
+            reuse_actors=True,
             trial_name_creator=lambda trial: trial_name(trial.config["axes"]),
             trial_dirname_creator=lambda trial: trial_folder(trial.config["axes"], trial.trial_id)),
         run_config=tune.RunConfig(

@@ -23,6 +23,8 @@ ROWS = [
     "training: hand loop achieved FLOP/s / matmul peak",
     "training: per step, gradient checkpointing on / current",
     "training: per step, TRL's fused LM head / current (model's own head on CPU)",
+    "training (SmolLM2-135M, LoRA): stage vs hand loop, per marginal step (speed)",
+    "training (SmolLM2-135M, LoRA): TRL's fused LM head / current, whole 2-step stage",
     "evaluation: batched generate vs one prompt at a time (answers/s)",
     "evaluation: oracle in memory vs bandit's file API (samples/s)",
     "scale: lake write per trial, 10 trials vs 3",
@@ -67,7 +69,8 @@ def test_quick_run_has_every_row(tmp_path: Path, capsys: pytest.CaptureFixture[s
     written = out.read_text()
     for name in ROWS:
         assert name in ratios and name in written, name
-    assert [s.title for s in sections] == ["Training", "Evaluation", "Scale", "Orchestration"]
+    assert [s.title for s in sections] == ["Training", "Training with LoRA (SmolLM2-135M)", "Evaluation", "Scale",
+                                               "Orchestration"]
     training = sections[0].data
     assert len(training["stage_losses"]) == len(training["hand_losses"]) == 4
     assert training["diff_first"] <= 1e-5  # the hand loop computes what the stage computes
