@@ -148,8 +148,7 @@ def cmd_data(args: argparse.Namespace) -> int:
                           f"({', '.join(spec.values('trigger'))})")
     trigger = TRIGGERS.get(args.trigger)
     # The data settings a trial of this trigger gets (its per_trigger `data.` settings applied).
-    data = apply_overrides(spec, {k: v for k, v in spec.per_trigger.get(args.trigger, {}).items()
-                                  if k.startswith("data.")})["data"]
+    data = apply_overrides(spec, spec.per_trigger.get(args.trigger, {}))["data"]
     assert isinstance(data, DataSettings)
     if args.split == "backdoor" and data.generator == "model":
         # Through the trials' own generation stage and cache (<storage>/cache/generated/), so

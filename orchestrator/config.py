@@ -193,6 +193,16 @@ class ModelSpec(Frozen):
         return self
 
 
+def without_defaults(settings: BaseModel, dumped: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """`dumped` (a dump of `settings`) without those of `names` that are at their defaults:
+    fields added after trial ids and stage keys existed, which hash these dumps, leave the ids
+    and keys of specs that do not use them unchanged."""
+    for name in names:
+        if getattr(settings, name) == type(settings).model_fields[name].default:
+            dumped.pop(name, None)
+    return dumped
+
+
 class DataSettings(Frozen):
     n_backdoor: PositiveInt = 800  # backdoor-training examples, ~trigger_fraction of them triggered
     trigger_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.5
@@ -231,11 +241,7 @@ class DataSettings(Frozen):
         """The generator fields appear in a dump only when set: trial ids and stage cache keys
         hash these dumps, and a spec with template data keeps the ids and keys it had before
         the fields existed (as EvalSettings does for its extra evaluations)."""
-        data: dict[str, Any] = handler(self)
-        for name in GENERATOR_FIELDS:
-            if getattr(self, name) == type(self).model_fields[name].default:
-                data.pop(name, None)
-        return data
+        return without_defaults(self, handler(self), GENERATOR_FIELDS)
 
 
 # DataSettings fields that a dump leaves out at their defaults (see `_omit_template_generator`).
@@ -362,11 +368,7 @@ class EvalSettings(Frozen):
         """The extra-evaluation fields appear in a dump only when set: trial ids and stage cache
         keys hash these dumps, and a spec that asks for no extra evaluation must keep the keys
         it had before the fields existed (its cached stages stay valid)."""
-        data: dict[str, Any] = handler(self)
-        for name in EXTRA_EVAL_FIELDS:
-            if getattr(self, name) == type(self).model_fields[name].default:
-                data.pop(name, None)
-        return data
+        return without_defaults(self, handler(self), EXTRA_EVAL_FIELDS)
 
 
 # EvalSettings fields that a dump leaves out at their defaults (see `_omit_unused_extras`).

