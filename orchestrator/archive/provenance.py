@@ -114,10 +114,11 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def spec_files(spec_path: Path, spec: SweepSpec) -> dict[str, bytes]:
+def spec_files(spec_path: Path, spec: SweepSpec, spec_text: bytes | None = None) -> dict[str, bytes]:
     """The files that define a sweep, by their name in `sweeps/<name>/<version>/`: the spec as
-    written, its resolved form and each BYO data file (`data/<field>/<file name>`)."""
-    files = {"spec.yaml": spec_path.read_bytes(),
+    written (`spec_text` where the command line edited it: `run --where/--set`), its resolved
+    form and each BYO data file (`data/<field>/<file name>`)."""
+    files = {"spec.yaml": spec_text if spec_text is not None else spec_path.read_bytes(),
              "resolved.json": spec.model_dump_json(indent=2).encode()}
     for field in DATA_FILE_FIELDS:
         value = getattr(spec.data, field)
@@ -146,13 +147,13 @@ def pending(storage: Storage, spec: SweepSpec) -> bool:
 
 
 def record_run(storage: Storage, spec_path: str | Path, spec: SweepSpec,
-               env: dict[str, Any] | None = None) -> str | None:
+               env: dict[str, Any] | None = None, spec_text: bytes | None = None) -> str | None:
     """Store the spec (once per version) and this run's environment (`env`, as `environment()`
     read it before Ray started: Ray adds its own packages to the import path); returns the spec
     version. A run with nothing left to run records nothing (None): a rerun writes nothing."""
     if not pending(storage, spec):
         return None
-    files = spec_files(Path(spec_path), spec)
+    files = spec_files(Path(spec_path), spec, spec_text)
     version = spec_version(files)
     folder = f"sweeps/{spec.name}/{version}"
     for name, data in files.items():

@@ -42,15 +42,15 @@ CELLS_SYNTAX = ("comma-separated AXIS=VALUE terms; AXIS is trigger, cot, techniq
 SHOWN_DIFFERENCES = 40
 
 
-def parse_cells(text: str) -> dict[str, list[str]]:
-    """`--cells` -> axis -> accepted values (as written); ConfigError naming a malformed term."""
+def parse_cells(text: str, flag: str = "--cells") -> dict[str, list[str]]:
+    """`--cells` (or `flag`) -> axis -> accepted values (as written); ConfigError naming a malformed term."""
     terms: dict[str, list[str]] = {}
     for term in text.split(","):
         axis, eq, value = (part.strip() for part in term.partition("="))
         if not eq or not axis or not value or "=" in value:
-            raise ConfigError(f"--cells: bad term {term.strip()!r}; expected {CELLS_SYNTAX}")
+            raise ConfigError(f"{flag}: bad term {term.strip()!r}; expected {CELLS_SYNTAX}")
         if axis not in CORE_AXES and "." not in axis:
-            raise ConfigError(f"--cells: unknown axis {axis!r} in {term.strip()!r}; axes are "
+            raise ConfigError(f"{flag}: unknown axis {axis!r} in {term.strip()!r}; axes are "
                               f"{', '.join(CORE_AXES)} or an extra axis written section.field")
         terms.setdefault(axis, []).append(value)
     return terms
