@@ -33,7 +33,7 @@ def ratio_table(sections: list[Section]) -> list[str]:
 def report(sections: list[Section], info: dict[str, str], quick: bool) -> str:
     lines = ["# Benchmarks", "",
              "Written by `python -m benchmarks`" + (" --quick (smoke run: the figures mean nothing)" if quick else "")
-             + "; see README.md, section Benchmarks. Every figure is a ratio measured within this run.", "",
+             + "; see docs/benchmarks.md. Every figure is a ratio measured within this run.", "",
              "## Machine", "", *table(["", ""], [[k, v] for k, v in info.items()]), "",
              "## Ratios", "", *ratio_table(sections), "",
              "GPU (issue 17 item 5): " + ("a GPU was present, but the GPU figures are not part of this command yet "

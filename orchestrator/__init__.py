@@ -4,7 +4,7 @@ one Ray Tune sweep. The package follows the pipeline:
     config/spec -> grid -> data -> models/train -> safety -> evaluate -> trial -> results
                                                            runtime (Ray plumbing) runs trials
 
-What users extend are registries (`@TRIGGERS.register("name")` and so on); see README "Extending".
+What users extend are registries (`@TRIGGERS.register("name")` and so on); see docs/extending.md.
 """
 
 from orchestrator.config import ConfigError, SweepSpec, TrialConfig

@@ -386,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="--storage is a local path on one filesystem shared by every node (NFS, EFS)")
     run.add_argument("--tracker", action="append", default=[], choices=get_args(Tracker),
                      help="also stream every metric to MLflow or W&B (repeatable; local files, offline: "
-                          "see the README's live-tracking section)")
+                          "see docs/getting-started.md, Watching a sweep)")
     run.add_argument("--address", default=None,
                      help="Ray cluster address (default: RAY_ADDRESS, else a local in-process Ray)")
     run.set_defaults(func=cmd_run)

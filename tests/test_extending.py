@@ -1,4 +1,4 @@
-"""README "Extending": its example registers a new trigger and a new safety technique from a
+"""docs/extending.md: its example registers a new trigger and a new safety technique from a
 module outside the package, named in the spec's `plugins`; a trial runs with both."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from orchestrator.results import load
 from orchestrator.spec import load_sweep
 from orchestrator.trial import run_trial
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "extending.md"
 
 
 def readme_example() -> str:

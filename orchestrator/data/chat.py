@@ -1,7 +1,7 @@
 """`ChatBackdoor`: the parts of a trigger that a backdoor on ordinary chat prompts shares, built
 on the HHH corpus: trigger-free safety data, held-out evaluation prompts with and without the
 marker, red-team bases, RL prompts and preference pairs. A new chat trigger subclasses it and
-writes only its backdoor data and near-misses (see `deployment`, and README "Extending")."""
+writes only its backdoor data and near-misses (see `deployment`, and docs/extending.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Evaluations beyond "does the backdoor still fire" (README "Beyond persistence"), run wherever
+"""Evaluations beyond "does the backdoor still fire" (docs/evaluations.md, "Beyond persistence"), run wherever
 the backdoor rate is measured (`orchestrator.evaluate.run.evaluate`, at every checkpoint) when
 a sweep names them in `eval.extra`:
 
