@@ -97,3 +97,24 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def registries_restored() -> Iterator[None]:
+    """Whatever a test registers (a plugin trigger, a technique, an oracle) is gone after it:
+    the registries are module-level, and a registration left behind would make later tests
+    depend on the order they run in."""
+    import sys
+
+    from orchestrator.registry import Registry
+
+    def registries() -> list[Registry[Any]]:
+        found = {id(v): v for name, module in list(sys.modules.items()) if name.startswith("orchestrator")
+                 for v in list(vars(module).values()) if isinstance(v, Registry)}
+        return list(found.values())
+
+    before = {id(r): (r, dict(r._items)) for r in registries()}
+    yield
+    for registry, items in before.values():
+        registry._items.clear()
+        registry._items.update(items)

