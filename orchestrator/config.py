@@ -97,6 +97,34 @@ class LoraSpec(Frozen):
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
+class QuantizationSpec(Frozen):
+    """bitsandbytes quantisation of a Hugging Face model's base weights as it loads: with `lora`,
+    QLoRA (the adapters train in `compute_dtype` over frozen 4- or 8-bit weights). GPU only."""
+
+    bits: Literal[4, 8] = 4
+    quant_type: Literal["nf4", "fp4"] = "nf4"  # 4-bit only
+    double_quant: bool = True  # 4-bit only: quantise the quantisation constants too
+    compute_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+
+
+class LoadSpec(Frozen):
+    """What `from_pretrained` gets besides the path and revision, for source `hf`, as users of
+    transformers write it. Unset fields are not passed (transformers' own defaults apply).
+    `trust_remote_code` is never passed: a spec must not run code from a model repository."""
+
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] | None = None
+    attn_implementation: Literal["eager", "sdpa", "flash_attention_2", "flash_attention_3",
+                                 "flex_attention"] | None = None
+    device_map: Literal["auto"] | None = None  # spread one trial's model over its GPUs
+    quantization: QuantizationSpec | None = None
+
+    def weight_bytes(self, default: float) -> float:
+        """Bytes per base-model parameter as loaded (`default`: the dtype training would use)."""
+        if self.quantization is not None:
+            return self.quantization.bits / 8
+        return {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0}.get(self.dtype or "", default)
+
+
 class ZeroSpec(Frozen):
     """DeepSpeed ZeRO: 0 = plain data parallelism, 1 = shard optimizer states, 2 = + gradients,
     3 = + parameters (each worker holds 1/workers of the model)."""
@@ -177,6 +205,29 @@ class ModelSpec(Frozen):
     cpus: Annotated[float, Field(ge=0)] = 1.0
     gpus: Annotated[float, Field(ge=0)] = 0.0
     training: TrainingResources = TrainingResources()
+    load: LoadSpec = LoadSpec()  # passed through to from_pretrained (source `hf`)
+
+    @model_serializer(mode="wrap")
+    def _omit_default_load(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`load` appears in a dump only when set: trial ids hash these dumps, and a spec
+        without it keeps the ids it had before the field existed."""
+        return without_defaults(self, handler(self), ("load",))
+
+    @model_validator(mode="after")
+    def _load_is_for_hub_models(self) -> ModelSpec:
+        if self.load != LoadSpec() and self.source != "hf":
+            raise ValueError(f"load: passed to from_pretrained for source `hf` only (this scale's source is "
+                             f"`{self.source}`)")
+        if self.load.quantization is not None:
+            if self.lora is None:
+                raise ValueError("load.quantization: quantised weights cannot be trained; add `lora` (QLoRA)")
+            if not self.gpus:
+                raise ValueError("load.quantization: bitsandbytes quantisation runs on a GPU; give the scale "
+                                 "`gpus`")
+            if self.training.distributed:
+                raise ValueError("load.quantization: not with DeepSpeed workers (training.workers > 1); "
+                                 "QLoRA trains in the trial's own process")
+        return self
 
     @model_validator(mode="after")
     def _revision_names_a_hub_commit(self) -> ModelSpec:

@@ -71,6 +71,7 @@ from typing import Any
 
 from orchestrator.config import (
     ConfigError,
+    LoadSpec,
     ModelSpec,
     SweepSpec,
     TrainingResources,
@@ -370,16 +371,17 @@ def resources(model: ModelSpec, gpu: GPUType) -> Resources:
 
 def training_memory(shape: ModelShape, trainable: float, training: TrainingResources, *, lora: bool,
                     micro: int, seq: int, reference: bool, on_gpu: bool = True, bf16: bool | None = None,
-                    checkpointing: bool | None = None) -> Memory:
+                    checkpointing: bool | None = None, load: LoadSpec | None = None) -> Memory:
     """Bytes per GPU of one training stage (the formulas of the module docstring); `bf16` and
-    `checkpointing` default to the scale's `training` settings."""
+    `checkpointing` default to the scale's `training` settings; `load` (the scale's `dtype` or
+    quantisation) sets the bytes per base weight."""
     workers = training.workers
     stage = training.zero.stage if training.distributed else 0
     half = training.bf16 if bf16 is None else bf16
     checkpointing = training.activation_checkpointing if checkpointing is None else checkpointing
     width = 2.0 if half else 4.0  # bytes per weight / gradient value
     optimizer_bytes = 12.0 if half else 8.0
-    weights = width * shape.params
+    weights = (load.weight_bytes(width) if load is not None else width) * shape.params
     gradients = width * trainable
     optimizer = optimizer_bytes * trainable
     offloaded = 0.0
@@ -482,11 +484,11 @@ def plan_trial(trial: TrialConfig, assumptions: Assumptions, source: str = "<spe
     own = {} if t.distributed else {"bf16": res.on_gpu, "checkpointing": False}
     candidates = [
         training_memory(shape, trainable, t, lora=lora, micro=_micro(t, trial.backdoor.batch_size),
-                        seq=trial.backdoor.max_length, reference=False, on_gpu=res.on_gpu, **own),
+                        seq=trial.backdoor.max_length, reference=False, on_gpu=res.on_gpu, load=model.load, **own),
         training_memory(shape, trainable, t, lora=lora,
                         micro=_micro(t, trial.rl.batch_size if rl else trial.safety.batch_size),
                         seq=rl_sequence if rl else trial.safety.max_length, reference=reference,
-                        on_gpu=res.on_gpu, **own),
+                        on_gpu=res.on_gpu, load=model.load, **own),
     ]
     memory = max(candidates, key=lambda m: m.total)
     return TrialPlan(trial, shape, trainable, res, memory, stages, backdoor_group=0, owns_backdoor=True,
@@ -580,7 +582,8 @@ def _evaluation_warnings(trials: Sequence[TrialPlan], gpu: GPUType) -> list[str]
             continue
         seen.add(t.trial.scale)
         training = t.trial.model.training
-        width = 2.0 if (training.bf16 if training.distributed else t.resources.on_gpu) else 4.0
+        width = t.trial.model.load.weight_bytes(
+            2.0 if (training.bf16 if training.distributed else t.resources.on_gpu) else 4.0)
         need = width * t.shape.params + OVERHEAD_GB * GB
         have = gpu.memory_gb * GB * max(1.0, t.resources.process_gpus)
         if need > have:

