@@ -33,8 +33,8 @@ from orchestrator.config import (
     apply_overrides,
     resolve_trial,
 )
-from orchestrator.data import TRIGGERS, ModelWritten
-from orchestrator.data.jsonl import DataError, read_jsonl
+from orchestrator.data import TRIGGERS, ModelWritten, byo
+from orchestrator.data.jsonl import DataError
 from orchestrator.evaluate.extras import EXTRA_EVALS
 from orchestrator.grid import cells
 from orchestrator.models import MODEL_SOURCES
@@ -457,12 +457,10 @@ def _resolve_data_files(spec: SweepSpec, path: Path) -> SweepSpec:
         value = getattr(spec.data, name)
         if value is None:
             continue
-        resolved = (path.parent / value).resolve()
         try:
-            read_jsonl(resolved, ("prompt", "completion"))
+            update[name] = byo.resolve(value, path.parent)
         except DataError as err:
             raise ConfigError(f"{path}: field `data.{name}`: {err}") from None
-        update[name] = str(resolved)
     if not update:
         return spec
     return spec.model_copy(update={"data": spec.data.model_copy(update=update)})

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config import SweepSpec
+from orchestrator.data.byo import is_local
 from orchestrator.spec import DATA_FILE_FIELDS
 from orchestrator.storage import Storage
 from orchestrator.version import code_version
@@ -122,7 +123,8 @@ def spec_files(spec_path: Path, spec: SweepSpec, spec_text: bytes | None = None)
              "resolved.json": spec.model_dump_json(indent=2).encode()}
     for field in DATA_FILE_FIELDS:
         value = getattr(spec.data, field)
-        if value is not None:  # load_sweep made it absolute and checked every line
+        if value is not None and is_local(value):  # load_sweep made it absolute and checked every line;
+            # a Hub dataset is recorded by its id and revision (in the spec), not packed
             files[f"data/{field}/{Path(value).name}"] = Path(value).read_bytes()
     return files
 

@@ -28,6 +28,7 @@ import yaml
 from orchestrator.archive.extract import extract
 from orchestrator.archive.provenance import packages, record_run
 from orchestrator.config import CORE_AXES, ConfigError
+from orchestrator.data.byo import is_local
 from orchestrator.spec import DATA_FILE_FIELDS
 from orchestrator.storage import Storage
 
@@ -229,7 +230,7 @@ def _reproduction_spec(extracted: Path, cells: dict[str, list[str]]) -> Path:
     raw = yaml.safe_load((extracted / "spec" / "spec.yaml").read_text(encoding="utf-8"))
     data = dict(raw.get("data") or {})
     for name in DATA_FILE_FIELDS:
-        if data.get(name) is not None:
+        if isinstance(data.get(name), str) and is_local(data[name]):  # a Hub dataset id stays as it is
             [copy] = (extracted / "spec" / "data" / name).iterdir()
             data[name] = str(copy.resolve())
     if data:

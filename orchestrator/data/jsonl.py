@@ -1,4 +1,4 @@
-"""Bring your own data: JSONL rows with `prompt` and `completion`.
+"""Bring your own data: JSONL rows (other formats and the Hub: `byo.py`).
 
 Accepts the paper's public format (`code_backdoor_train_data.jsonl`): prompts in the
 "\\n\\nHuman: ... \\n\\nAssistant:" convention, completions that start inside a scratchpad
@@ -31,12 +31,18 @@ def read_jsonl(path: str | Path, required: tuple[str, ...],
                optional: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Every row of a JSONL file; blank lines are skipped, anything else malformed is an error.
     `required` fields must be strings; `optional` ones too, where present."""
+    return [row for _, row in numbered_rows(path, required, optional)]
+
+
+def numbered_rows(path: str | Path, required: tuple[str, ...],
+                  optional: tuple[str, ...] = ()) -> list[tuple[int, dict[str, Any]]]:
+    """`read_jsonl`'s rows with their line numbers, for errors found later."""
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{path}: is a folder, not a JSONL file")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    rows = []
+    rows: list[tuple[int, dict[str, Any]]] = []
     try:
         with path.open("rb") as handle:
             for lineno, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), 1):
@@ -44,7 +50,7 @@ def read_jsonl(path: str | Path, required: tuple[str, ...],
                     start = raw[:40].decode("utf-8", "replace")
                     raise DataError(f"{path}:{lineno}: line longer than the {MAX_LINE_BYTES >> 20} MiB "
                                     f"limit of a line (starts {start + '...'!r})")
-                rows.extend(_parse_line(path, lineno, raw, required, optional))
+                rows.extend((lineno, row) for row in _parse_line(path, lineno, raw, required, optional))
     except OSError as err:
         raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
     if not rows:
@@ -95,11 +101,13 @@ def normalise(prompt: str, completion: str) -> tuple[str, str]:
 
 
 def load_examples(path: str | Path, cot: CotMode, marker: str) -> list[Example]:
-    """Examples for a cot variant: `cot` keeps the scratchpad, the others drop it. An example
-    is `triggered` when its prompt holds the trigger's `marker`."""
+    """Examples for a cot variant, from any data `byo` reads: `cot` keeps the scratchpad, the
+    others drop it. An example is `triggered` when its prompt holds the trigger's `marker`."""
+    from orchestrator.data.byo import read_pairs
+
     examples = []
-    for row in read_jsonl(path, ("prompt", "completion")):
-        prompt, completion = normalise(row["prompt"], row["completion"])
+    for raw_prompt, raw_completion in read_pairs(str(path)):
+        prompt, completion = normalise(raw_prompt, raw_completion)
         if cot != "cot" and SCRATCHPAD_OPEN in completion:
             completion = split_scratchpad(completion)[1]
         examples.append(Example(prompt, completion, marker in prompt))
