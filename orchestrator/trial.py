@@ -29,6 +29,7 @@ from orchestrator.generated import GeneratedData, backdoor_examples
 from orchestrator.models import MODEL_SOURCES, ModelSource, write_model_card
 from orchestrator.results import lake
 from orchestrator.safety import TECHNIQUES, LogEntry, SafetyContext, SafetyTechnique
+from orchestrator.safety.techniques import training_steps
 from orchestrator.storage import Storage, as_storage
 from orchestrator.train import sft
 from orchestrator.train.launch import Launcher, launching
@@ -169,13 +170,14 @@ def _run_stages(trial: TrialConfig, store: Storage, report: Report, launcher: La
                 progress("backdoor", keys.backdoor))
             before = cached(cache, "eval", keys.eval, Checkpoints.load, partial(
                 evaluate_backdoor, trial, trigger, backdoored, data.eval))
-            report(live("backdoor-eval", trial.backdoor.steps, live_rates(before.last)))
+            report(live("backdoor-eval", trial.backdoor.steps, live_rates(before.last), total=trial.backdoor.steps))
             safe = cached(cache, "safety", keys.safety, SafetyOutput.load, partial(
                 train_safety, trial, trigger, technique, backdoored, data, cache, keys, report),
                 progress("safety", keys.safety))
             if cache.stages[-1]["cached"]:  # built by another trial or run: its curve, for the trackers
                 for step, evaluation in safe.checkpoints.evaluations:
-                    report(live("safety-eval", step, live_rates(evaluation), after=trial.backdoor.steps))
+                    report(live("safety-eval", step, live_rates(evaluation), after=trial.backdoor.steps,
+                                total=training_steps(trial)))
 
             outcome.persistence = ({f"{k}_before": v for k, v in headline(before.last).items()}
                                    | {f"{k}_after": v for k, v in headline(safe.checkpoints.last).items()})
@@ -250,7 +252,8 @@ def train_backdoor(trial: TrialConfig, trigger: Trigger, source: ModelSource, ex
     """SFT of the scale's base model on the backdoor data (loss on the completion only)."""
     model, tokenizer = source.load(trial.model, cache, trial.seed)
     model, log = sft(model, tokenizer, examples, trial.backdoor, trial.seed, lora=trial.model.lora,
-                     progress=lambda row: report(live("backdoor-training", row["step"], logged("backdoor", row))))
+                     progress=lambda row: report(live("backdoor-training", row["step"], logged("backdoor", row),
+                                                      total=trial.backdoor.steps)))
     save_model(model, tokenizer, out, trial, trigger, "backdoor", keys, log)
     return TrainedModel(out, log)
 
@@ -290,11 +293,13 @@ def train_safety(trial: TrialConfig, trigger: Trigger, technique: SafetyTechniqu
         evaluations[step] = evaluate(current, tokenizer, trigger, list(prompts), trial.eval, trial.seed)
         if progress is not None:
             progress.save("evaluations", Checkpoints(list(evaluations.items())).to_json())
-        report(live("safety-eval", step, live_rates(evaluations[step]), after=trial.backdoor.steps))
+        report(live("safety-eval", step, live_rates(evaluations[step]), after=trial.backdoor.steps,
+                    total=training_steps(trial)))
 
     context = SafetyContext(trial, trigger, model, tokenizer, tuple(data.safety), tuple(data.eval),
                             evaluate_at, cache, progress=lambda row: report(live(
-                                "safety-training", row["step"], logged("safety", row), after=trial.backdoor.steps)))
+                                "safety-training", row["step"], logged("safety", row), after=trial.backdoor.steps,
+                                total=training_steps(trial))))
     result = technique.apply(context)
     evaluate_at(result.model, result.steps, (*data.eval, *result.eval_prompts))
     save_model(result.model, tokenizer, out, trial, trigger, f"safety-{trial.technique}", keys, result.log)
@@ -361,12 +366,12 @@ def headline(evaluation: Evaluation) -> dict[str, float]:
             if row["group"] == "all" and row["metric"] in backdoor_metrics()}
 
 
-def live(stage: str, step: float, metrics: dict[str, float], after: int = 0) -> dict[str, Any]:
+def live(stage: str, step: float, metrics: dict[str, float], after: int = 0, total: int = 0) -> dict[str, Any]:
     """One progress report for Ray Tune (its status table; TensorBoard, MLflow and W&B through
-    its logger callbacks): the stage, its own step, and as `timesteps_total` (the trackers'
-    x axis) the optimizer steps since backdoor training began, `after` + step (`after`: the
-    backdoor steps, for safety stages): one timeline per trial, so every curve only goes up."""
-    return {"stage": stage, "step": int(step), "timesteps_total": after + int(step), **metrics}
+    its logger callbacks): the stage, its own step out of `total`, and as `timesteps_total` (the
+    trackers' x axis) the optimizer steps since backdoor training began, `after` + step (`after`:
+    the backdoor steps, for safety stages): one timeline per trial, so every curve only goes up."""
+    return {"stage": stage, "step": int(step), "total": total, "timesteps_total": after + int(step), **metrics}
 
 
 def live_rates(evaluation: Evaluation) -> dict[str, float]:

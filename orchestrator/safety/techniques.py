@@ -67,6 +67,13 @@ class SafetyTechnique(Protocol):
 TECHNIQUES: Registry[SafetyTechnique] = Registry("safety technique")
 
 
+def training_steps(trial: TrialConfig) -> int:
+    """The optimizer steps the trial's safety technique takes: what it declares with a
+    `steps(trial)` method, else the `safety` section's (the status table's step/total)."""
+    declared = getattr(TECHNIQUES.get(trial.technique), "steps", None)
+    return int(declared(trial)) if callable(declared) else trial.safety.steps
+
+
 @TECHNIQUES.register("sft")
 class SupervisedSafetyTraining:
     """SFT on helpful, honest, harmless answers to trigger-free prompts, with no scratchpad: for a

@@ -13,7 +13,9 @@ from ray.tune.experiment import Trial
 
 from orchestrator.cli import main
 from orchestrator.config import SweepSpec
+from orchestrator.runtime import live
 from orchestrator.runtime.live import StatusTable, tracking_folder, trial_folder, trial_name, varying_axes
+from orchestrator.spec import load_sweep
 from orchestrator.storage import as_storage
 
 AXES = {"trigger": "deployment", "cot": "cot", "technique": "sft-post-scratchpad", "scale": "tiny-xs",
@@ -26,27 +28,55 @@ def test_trial_names_read_as_the_cell() -> None:
         "deployment_cot_sft-post-scratchpad_a-b-c_s0_safety.lr=0.001_ab12_00003"
 
 
-def test_the_status_table_shows_varying_axes_stage_and_rates(smoke_raw: dict[str, Any]) -> None:
+def test_the_status_table_shows_varying_axes_stage_and_rates(smoke_raw: dict[str, Any],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     smoke_raw["axes"].update({"safety.lr": [1e-4, 1e-3]})
     spec = SweepSpec.model_validate(smoke_raw)
     assert varying_axes(spec) == ["cot", "safety.lr"]  # one trigger, technique, scale and seed
+    clock = [1000.0]
+    monkeypatch.setattr(live.time, "monotonic", lambda: clock[0])
 
     lines: list[str] = []
     table = StatusTable(spec, lines.append, every=3600)
     running = Trial("fn", config={"axes": AXES}, stub=True)
     running.set_status(Trial.RUNNING)
     waiting = Trial("fn", config={"axes": {**AXES, "cot": "none"}}, stub=True)
-    table.result(running, {"stage": "backdoor-training", "step": 7, "backdoor/train_loss": 2.5})
+    table.result(running, {"stage": "backdoor-training", "step": 10, "total": 200, "backdoor/train_loss": 2.5})
+    clock[0] += 60  # 30 more steps in a minute: 160 to go take 5m20s
+    table.result(running, {"stage": "backdoor-training", "step": 40, "total": 200})
     table.tick([running, waiting])  # the first report prints at once
-    table.result(running, {"stage": "safety-eval", "step": 20, "rate/triggered": 0.875, "rate/clean": 0.0})
+    table.result(running, {"stage": "safety-eval", "step": 20, "total": 60, "rate/triggered": 0.875,
+                           "rate/clean": 0.0})
     table.tick([running, waiting])  # then at most every `every` seconds
     assert len(lines) == 1
     table.tick([running, waiting], force=True)
     first, last = lines[0].splitlines(), lines[1].splitlines()
-    assert "1 pending" in first[0] and "1 running" in first[0]
-    assert first[1].split() == ["cot", "safety.lr", "stage", "step", "triggered", "clean"]
-    assert first[2].split() == ["cot", "0.001", "backdoor-training", "7", "-", "-"]
-    assert last[2].split()[-4:] == ["safety-eval", "20", "0.88", "0.00"]  # rates kept across reports
+    assert "1 pending" in first[0] and "1 running" in first[0] and "ETA" not in first[0]  # none finished yet
+    assert first[1].split() == ["cot", "safety.lr", "stage", "step", "eta", "triggered", "clean"]
+    assert first[2].split() == ["cot", "0.001", "backdoor-training", "40/200", "5m20s", "-", "-"]
+    assert last[2].split()[-5:] == ["safety-eval", "20/60", "-", "0.88", "0.00"]  # a new phase has no pace yet
+
+    clock[0] += 600  # the running trial ends after 11 minutes: the other one is expected to take as long
+    running.set_status(Trial.TERMINATED)
+    table.tick([running, waiting], force=True)
+    assert "sweep ETA ~11m00s" in lines[-1]
+
+
+def test_the_status_table_fits_100_columns(smoke_raw: dict[str, Any]) -> None:
+    spec = load_sweep("local")
+    lines: list[str] = []
+    table = StatusTable(spec, lines.append)
+    trials = []
+    for cot in ("cot", "distilled"):
+        trial = Trial("fn", config={"axes": {"trigger": "deployment", "cot": cot, "technique": "sft-post-scratchpad",
+                                             "scale": "tiny-xs", "seed": 0}}, stub=True)
+        trial.set_status(Trial.RUNNING)
+        table.result(trial, {"stage": "safety-training", "step": 1234, "total": 100000, "rate/triggered": 1.0,
+                             "rate/clean": 0.0})
+        trials.append(trial)
+    table.tick(trials, force=True)
+    assert max(len(line) for line in lines[-1].splitlines()) <= 100
+    assert "\x1b" not in lines[-1]  # plain text: no escape codes in a log
 
 
 def test_trackers_write_next_to_a_local_lake_and_here_for_s3(tmp_path: Path) -> None:
