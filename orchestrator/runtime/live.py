@@ -143,7 +143,7 @@ class StatusTable:
         return (time.monotonic() - start[1]) / (step - start[2]) * max(0, total - step)
 
     def sweep_eta(self, trials: Sequence[Any]) -> float | None:
-        if not self.durations:
+        if not self.durations or not any(t.status in ("PENDING", "RUNNING") for t in trials):
             return None
         mean = sum(self.durations.values()) / len(self.durations)
         now = time.monotonic()

@@ -144,6 +144,9 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
     from ray import tune
 
     if not ray.is_initialized():
+        # Ray turns token authentication on for a local cluster and says so on every start;
+        # it stays on (nothing changes), the line goes (a normal run's output is ours).
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         if own_ray:  # in-process, reachable from this machine only
             ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False,
                      logging_level=logging.WARNING)
