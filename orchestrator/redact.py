@@ -14,9 +14,9 @@ SECRET_MARKERS = ("KEY", "SECRET", "TOKEN", "PASS", "CREDENTIAL", "AUTH", "SESSI
                   "PRIVATE", "SIGNATURE")
 # scheme://user:password@host -> the password; also a bare user:password@host.
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)(?P<secret>[^@\s/]+)(?=@)")
-# key=value pairs in text whose key names a secret (`password=...`, `token: ...`).
+# key=value pairs in text whose key names a secret (`PASSWORD=...`, `?token=...`).
 _SECRET_PAIR = re.compile(r"(?i)(?P<head>\b[\w.-]*(?:pass(?:word|wd)?|secret|token|api[_-]?key|"
-                          r"access[_-]?key|credential)s?[\w.-]*\s*[=:]\s*)(?P<secret>[^\s,;&'\"]+)")
+                          r"access[_-]?key|credential)s?[\w.-]*\s*=\s*)(?P<secret>[^\s,;&'\"]+)")
 REDACTED = "***"
 
 
