@@ -65,6 +65,11 @@ class Verified:
         return dict(self.manifest["members"])
 
 
+def _show(name: str, limit: int = 120) -> str:
+    """A member's name for a one-line message (a hostile one may be thousands of characters)."""
+    return repr(name if len(name) <= limit else f"{name[:limit // 2]}...{name[-limit // 2:]}")
+
+
 def name_problem(name: str) -> str | None:
     """Why a member name may not be written below a target folder; None if it may."""
     if not name or "\x00" in name:
@@ -127,31 +132,31 @@ def _members(path: Path, tar: tarfile.TarFile) -> Iterator[tuple[tarfile.TarInfo
             raise ArchiveError(f"{path}: more than {MAX_MEMBERS} members")
         problem = name_problem(name)
         if problem:
-            raise ArchiveError(f"{path}: member {name!r}: refused, {problem}")
+            raise ArchiveError(f"{path}: member {_show(name)}: refused, {problem}")
         if not (member.isfile() or member.isdir()) or member.type == tarfile.CONTTYPE:
-            raise ArchiveError(f"{path}: member {name!r}: refused, {_kind(member)}")
+            raise ArchiveError(f"{path}: member {_show(name)}: refused, {_kind(member)}")
         if member.issparse():
-            raise ArchiveError(f"{path}: member {name!r}: refused, a sparse file")
+            raise ArchiveError(f"{path}: member {_show(name)}: refused, a sparse file")
         key = name.rstrip("/")
         if key in seen:
-            raise ArchiveError(f"{path}: member {name!r}: refused, it appears twice")
+            raise ArchiveError(f"{path}: member {_show(name)}: refused, it appears twice")
         seen.add(key)
         if member.isdir():
             yield member, None
             continue
         if member.size > MAX_MEMBER_BYTES:
-            raise ArchiveError(f"{path}: member {name!r}: refused, {member.size} bytes, over the "
+            raise ArchiveError(f"{path}: member {_show(name)}: refused, {member.size} bytes, over the "
                                f"{MAX_MEMBER_BYTES >> 30} GiB limit of one member")
         total += member.size
         if total > MAX_TOTAL_BYTES:
             raise ArchiveError(f"{path}: refused, over {MAX_TOTAL_BYTES >> 30} GiB in all")
         if total > ratio_limit:
-            raise ArchiveError(f"{path}: member {name!r}: refused, the members so far decompress to "
+            raise ArchiveError(f"{path}: member {_show(name)}: refused, the members so far decompress to "
                                f"{total} bytes, over {MAX_RATIO} times the archive's {path.stat().st_size} "
                                "(a compression bomb)")
         reader = tar.extractfile(member)
         if reader is None:
-            raise ArchiveError(f"{path}: member {name!r}: refused, {_kind(member)}")
+            raise ArchiveError(f"{path}: member {_show(name)}: refused, {_kind(member)}")
         yield member, reader
 
 
@@ -206,15 +211,15 @@ def verify(path: str | Path) -> Verified:
     except (ValueError, KeyError, TypeError) as err:
         raise ArchiveError(f"{path}: member {MANIFEST!r}: not a manifest this version reads ({err})") from None
     for name in sorted(set(hashes) - set(listed)):
-        raise ArchiveError(f"{path}: member {name!r}: refused, not in the manifest (added after packing)")
+        raise ArchiveError(f"{path}: member {_show(name)}: refused, not in the manifest (added after packing)")
     for name in sorted(set(listed) - set(hashes)):
-        raise ArchiveError(f"{path}: member {name!r}: refused, in the manifest but missing from the archive")
+        raise ArchiveError(f"{path}: member {_show(name)}: refused, in the manifest but missing from the archive")
     for name in sorted(hashes):
         if hashes[name] != listed[name].get("sha256"):
-            raise ArchiveError(f"{path}: member {name!r}: refused, its sha256 is not the manifest's "
+            raise ArchiveError(f"{path}: member {_show(name)}: refused, its sha256 is not the manifest's "
                                "(tampered with or damaged)")
         if sizes[name] != listed[name]["size"]:
-            raise ArchiveError(f"{path}: member {name!r}: refused, {sizes[name]} bytes where the manifest "
+            raise ArchiveError(f"{path}: member {_show(name)}: refused, {sizes[name]} bytes where the manifest "
                                f"says {listed[name]['size']}")
     return Verified(manifest, hashlib.sha256(manifest_bytes).hexdigest())
 
@@ -239,7 +244,7 @@ def extract(path: str | Path, target: str | Path) -> Verified:
                     continue
                 dest = root.joinpath(*PurePosixPath(member.name).parts)
                 if root not in dest.parents:  # name_problem already refused this; never trust one check
-                    raise ArchiveError(f"{path}: member {member.name!r}: refused, outside the target")
+                    raise ArchiveError(f"{path}: member {_show(member.name)}: refused, outside the target")
                 try:
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     # O_EXCL | O_NOFOLLOW: never through a link, never over a file
@@ -247,12 +252,12 @@ def extract(path: str | Path, target: str | Path) -> Verified:
                     with os.fdopen(fd, "wb") as sink:
                         digest = _hash(reader, sink)
                 except OSError as err:  # e.g. a file and a folder of one name
-                    raise ArchiveError(f"{path}: member {member.name!r}: cannot be written below "
+                    raise ArchiveError(f"{path}: member {_show(member.name)}: cannot be written below "
                                        f"{target}: {err.strerror or err}") from None
                 expected = verified.manifest["members"].get(member.name, {}).get("sha256") \
                     if member.name != MANIFEST else None
                 if expected is not None and digest != expected:
-                    raise ArchiveError(f"{path}: member {member.name!r}: changed while it was extracted")
+                    raise ArchiveError(f"{path}: member {_show(member.name)}: changed while it was extracted")
     except BaseException:
         for child in root.iterdir():  # what this call wrote; the folder was empty
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()

@@ -235,7 +235,8 @@ def _reproduction_spec(archive_file: str | Path, extracted: Path, cells: dict[st
     source = f"{archive_file}: spec/spec.yaml"
     raw = read_spec_file(extracted / "spec" / "spec.yaml", source)
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: a sweep spec must be a YAML mapping, got {type(raw).__name__}")
+        raise ConfigError(f"{source}: " + ("the file is empty" if raw is None else
+                                           f"a sweep spec must be a YAML mapping, got {type(raw).__name__}"))
     plugins = raw.get("plugins") or []
     if plugins and not allow_plugins:
         shown = ", ".join(map(str, plugins)) if isinstance(plugins, list) else repr(plugins)
