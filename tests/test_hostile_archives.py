@@ -171,7 +171,7 @@ def test_not_enough_free_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     usage = extract_module.shutil.disk_usage(tmp_path)
     monkeypatch.setattr(extract_module.shutil, "disk_usage",
                         lambda _: usage._replace(free=extract_module.FREE_MARGIN_BYTES + 10))
-    with pytest.raises(ArchiveError, match="need 0 MiB and .* has 256 MiB free"):
+    with pytest.raises(ArchiveError, match=r"need 0 MiB and .* has 256 MiB free"):
         extract(path, tmp_path / "target")
     assert not any((tmp_path / "target").iterdir())
 
