@@ -262,7 +262,7 @@ def cases() -> list[Case]:
         ("unimportable plugin", spec_with(put("plugins", ["no_such_module_xyz"]))),
         ("a spec file that is missing", spec_with(text="x", name="other.yaml")),
         ("credentials file as data", both(spec_with(put("data/hhh_path", "creds")),
-                                          files(creds=f"[default]\naws_secret_access_key = {SECRET}\n"))),
+                                          files(creds=f"aws_secret_access_key = {SECRET}\n"))),
         ("shadow-like file as data", both(spec_with(put("data/backdoor_path", "shadow")),
                                           files(shadow=f"root:{SECRET}:19000:0:99999:7:::\n".encode()))),
     ]
