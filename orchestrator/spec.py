@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from orchestrator.boundary import yaml_size_problem
 from orchestrator.catalog import find_sweep
 from orchestrator.config import (
     AdversarialSettings,
@@ -59,7 +60,7 @@ def load_edited_sweep(path: str | Path, *, where: dict[str, list[str]] | None = 
     `--set section.field=value` applied. Returns the spec and, when edited, the edited spec as
     YAML (what the sweep's record keeps, so that an archive re-runs what ran)."""
     path = find_sweep(path)
-    raw = _read_yaml(path)
+    raw = read_spec_file(path)
     if not (where or sets):
         return _resolve_data_files(parse_sweep(raw, str(path), check_model_paths=check_model_paths), path), None
     if not isinstance(raw, dict) or "axes" not in raw:
@@ -108,19 +109,21 @@ def _set(raw: dict[str, Any], assignment: str) -> dict[str, Any]:
     return edited
 
 
-def _read_yaml(path: Path) -> Any:
-    """The parsed YAML of a spec file, or ConfigError naming the file and the line."""
+def read_spec_file(path: Path, label: str | None = None) -> Any:
+    """The parsed YAML of a spec file, or ConfigError naming the file (as `label`, if given)
+    and the line."""
+    name = label or str(path)
     if path.is_dir():
-        raise ConfigError(f"{path}: is a folder, not a sweep spec file")
+        raise ConfigError(f"{name}: is a folder, not a sweep spec file")
     if not path.is_file():
-        raise ConfigError(f"{path}: sweep spec not found")
+        raise ConfigError(f"{name}: sweep spec not found")
     try:
         size = path.stat().st_size
         if size > MAX_SPEC_BYTES:
-            raise ConfigError(f"{path}: {size} bytes, over the {MAX_SPEC_BYTES >> 20} MiB limit of a sweep spec")
+            raise ConfigError(f"{name}: {size} bytes, over the {MAX_SPEC_BYTES >> 20} MiB limit of a sweep spec")
         data = path.read_bytes()
     except OSError as err:
-        raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from None
+        raise ConfigError(f"{name}: cannot read: {err.strerror or err}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -128,16 +131,16 @@ def _read_yaml(path: Path) -> Any:
         start = data.rfind(b"\n", 0, err.start) + 1
         end = data.find(b"\n", err.start)
         snippet = data[start:end if end >= 0 else len(data)].decode("utf-8", "replace").strip()
-        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {data[err.start:err.end].hex(' ')} in "
+        raise ConfigError(f"{name}:{line}: not UTF-8 text (byte {data[err.start:err.end].hex(' ')} in "
                           f"{_shorten(snippet)!r}); save the file as UTF-8") from None
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as err:
-        raise ConfigError(_yaml_message(path, text, err)) from None
+        raise ConfigError(_yaml_message(name, text, err)) from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+        raise ConfigError(f"{name}: not valid YAML: {' '.join(str(err).split())}") from None
     except RecursionError:
-        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
+        raise ConfigError(f"{name}: not valid YAML: nested too deeply") from None
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -163,7 +166,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _yaml_message(path: Path, text: str, err: yaml.MarkedYAMLError) -> str:
+def _yaml_message(path: str, text: str, err: yaml.MarkedYAMLError) -> str:
     """One line: file, line, what the parser expected, and the line it stopped at."""
     mark = err.problem_mark or err.context_mark
     problem = " ".join(str(err.problem or err.context or "").split())
@@ -192,6 +195,9 @@ def parse_sweep(raw: Any, source: str = "<spec>", *, check_model_paths: bool = T
                           "(name, axes, models, backdoor, safety, ...)")
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: a sweep spec must be a YAML mapping, got {type(raw).__name__}")
+    too_big = yaml_size_problem(raw)
+    if too_big:
+        raise ConfigError(f"{source}: refused, the spec {too_big}")
     try:
         spec = SweepSpec.model_validate(raw)
     except ValidationError as err:
@@ -221,15 +227,25 @@ def parse_sweep(raw: Any, source: str = "<spec>", *, check_model_paths: bool = T
     for where, key, value in _overrides(spec):
         _check_override(spec, key, value, f"{source}: field `{where}`", check_model_paths)
     _check_batches(spec, source)
-    _check_generators(spec, source)
+    _check_cells(spec, source)
     return spec
 
 
-def _check_generators(spec: SweepSpec, source: str) -> None:
-    """`data.generator: model` only for triggers that can have a model write their data (the
-    `year` trigger cannot: a small generator writes no usable code)."""
+def _check_cells(spec: SweepSpec, source: str) -> None:
+    """What only a resolved trial shows: `data.generator: model` only for triggers that can
+    have a model write their data (the `year` trigger cannot: a small generator writes no
+    usable code); a tiny model's `max_positions` holds the trial's longest training sequence."""
     for cell in cells(spec):
         trial = resolve_trial(spec, cell)
+        arch = trial.model.arch
+        if arch is not None:
+            for section in ("backdoor", "safety"):
+                length = getattr(trial, section).max_length
+                if length > arch.max_positions:
+                    raise ConfigError(
+                        f"{source}: field `models.{trial.scale}.arch.max_positions`: {arch.max_positions} is "
+                        f"below `{section}.max_length` {length} of trigger {trial.trigger!r} (the model "
+                        "cannot hold a sequence that long); raise max_positions or lower max_length")
         trigger = TRIGGERS.get(trial.trigger)
         if trial.data.generator == "model" and not isinstance(trigger, ModelWritten):
             able = ", ".join(name for name in TRIGGERS.names() if isinstance(TRIGGERS.get(name), ModelWritten))
@@ -451,16 +467,27 @@ def _check_names(spec: SweepSpec, source: str) -> None:
 
 
 def _resolve_data_files(spec: SweepSpec, path: Path) -> SweepSpec:
-    """Make data paths absolute (relative to the spec) and check every line before any run."""
-    update = {}
-    for name in DATA_FILE_FIELDS:
-        value = getattr(spec.data, name)
+    """Make data paths absolute (relative to the spec) and check every line before any run:
+    those of `data`, of `per_trigger` / `per_scale` and of extra axes alike."""
+
+    def resolved(value: Any, where: str) -> Any:
         if value is None:
-            continue
+            return None
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: field `{where}`: a data file path must be text (got {_shorten(repr(value))})")
         try:
-            update[name] = byo.resolve(value, path.parent)
+            return byo.resolve(value, path.parent)
         except DataError as err:
-            raise ConfigError(f"{path}: field `data.{name}`: {err}") from None
-    if not update:
-        return spec
-    return spec.model_copy(update={"data": spec.data.model_copy(update=update)})
+            raise ConfigError(f"{path}: field `{where}`: {err}") from None
+
+    fields = {f"data.{name}" for name in DATA_FILE_FIELDS}
+    data = {name: resolved(getattr(spec.data, name), f"data.{name}")
+            for name in DATA_FILE_FIELDS if getattr(spec.data, name) is not None}
+    tables = {field: {name: {key: resolved(value, f"{field}.{name}.{key}") if key in fields else value
+                             for key, value in overrides.items()}
+                      for name, overrides in getattr(spec, field).items()}
+              for field in ("per_trigger", "per_scale")}
+    grids = tuple(grid.model_copy(update={"extra": {
+        key: tuple(resolved(v, f"axes.{key}") for v in values) if key in fields else values
+        for key, values in grid.extra.items()}}) for grid in spec.grids)
+    return spec.model_copy(update={"data": spec.data.model_copy(update=data), "axes": grids, **tables})

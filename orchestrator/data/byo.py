@@ -24,31 +24,33 @@ from typing import Any
 
 from orchestrator.data.jsonl import MAX_LINE_BYTES, DataError, numbered_rows
 
-SUFFIXES = (".jsonl", ".parquet", ".csv")
+SUFFIXES = (".jsonl", ".parquet", ".csv")  # any other local file is read as JSONL
 # A dataset on the Hub: org/name, optionally @revision (a commit, tag or branch).
 HUB_DATASET = re.compile(r"^(?P<name>[\w.-]+/[\w.-]+)(?:@(?P<revision>[\w./-]+))?$")
 
 
-def is_local(value: str) -> bool:
-    """Whether `value` names a local file (by its suffix) rather than a Hub dataset."""
-    return Path(value).suffix.lower() in SUFFIXES
+def is_local(value: str, base: Path | None = None) -> bool:
+    """Whether `value` names a local file (relative to `base`) rather than a Hub dataset: a data
+    file's suffix, a file that exists, or anything that is not an `org/name` id."""
+    path = Path(value) if base is None else base / value
+    return path.suffix.lower() in SUFFIXES or path.exists() or HUB_DATASET.match(value) is None
 
 
 def resolve(value: str, base: Path) -> str:
     """`value` made absolute against `base` if it is a local file, checked row by row (DataError
     naming the file and line); a Hub dataset id is returned as written."""
-    if is_local(value):
+    if is_local(value, base):
         full = (base / value).resolve()
         read_pairs(str(full))
         return str(full)
-    if HUB_DATASET.match(value) and ".." not in value:
-        return value
-    raise DataError(f"{value}: not a data file ({', '.join(SUFFIXES)}) nor a Hugging Face dataset id "
-                    "(org/name or org/name@revision)")
+    if ".." in value:
+        raise DataError(f"{value}: not a Hugging Face dataset id (org/name or org/name@revision)")
+    return value
 
 
 def read_pairs(value: str) -> list[tuple[str, str]]:
-    """Every row of a local file or Hub dataset as (prompt, completion)."""
+    """Every row of a local file (Parquet or CSV by its suffix, else JSONL) or Hub dataset as
+    (prompt, completion)."""
     if not is_local(value):
         return [_pair(row, f"{value}: row {i}") for i, row in enumerate(_hub_rows(value), 1)]
     path = Path(value)
@@ -57,11 +59,11 @@ def read_pairs(value: str) -> list[tuple[str, str]]:
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        return [_pair(row, f"{path}:{line}") for line, row in numbered_rows(path, ())]
     if suffix == ".csv":
         return _csv_pairs(path)
-    return _parquet_pairs(path)
+    if suffix == ".parquet":
+        return _parquet_pairs(path)
+    return [_pair(row, f"{path}:{line}") for line, row in numbered_rows(path, ())]
 
 
 def _pair(row: Any, where: str) -> tuple[str, str]:

