@@ -323,3 +323,82 @@ def test_nodes_are_the_same_and_end_when_the_cluster_does() -> None:
     assert f"python{sys.version_info.major}.{sys.version_info.minor}-venv" in (ROOT / "Dockerfile").read_text()
     apt = [part for c in setup for part in c.split("&&") if "apt-get" in part]
     assert apt and all("DPkg::Lock::Timeout=" in part for part in apt), apt  # waits for cloud-init's upgrades
+
+
+# --- KubeRay: deploy/k8s/rayjob.yaml ---------------------------------------------------------------
+
+KUBERAY_SCHEMA = Path(__file__).resolve().parent / "kuberay" / "rayjob-v1.schema.json"
+
+
+@cache
+def rayjob() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "deploy" / "k8s" / "rayjob.yaml").read_text())  # type: ignore[no-any-return]
+
+
+def strict(schema: Any) -> Any:
+    """KubeRay's schema as `kubectl apply` checks it (field validation Strict, its default): an
+    object with listed properties takes no other field, unless it preserves unknown fields."""
+    if isinstance(schema, list):
+        return [strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: strict(v) for k, v in schema.items()}
+    if "properties" in out and "additionalProperties" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    return out
+
+
+def rayjob_errors(manifest: dict[str, Any]) -> list[str]:
+    import json
+
+    from jsonschema import Draft7Validator  # type: ignore[import-untyped]  # comes with ray
+
+    validator = Draft7Validator(strict(json.loads(KUBERAY_SCHEMA.read_text())))
+    return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(manifest)]
+
+
+def test_the_rayjob_manifest_is_valid_for_kuberay() -> None:
+    manifest = rayjob()
+    assert (manifest["apiVersion"], manifest["kind"]) == ("ray.io/v1", "RayJob")
+    assert rayjob_errors(manifest) == []
+    # The check can fail: a misspelt field and a wrong type are refused.
+    import copy
+
+    typo = copy.deepcopy(manifest)
+    typo["spec"]["shutdownAfterJobFinish"] = typo["spec"].pop("shutdownAfterJobFinishes")
+    assert any("shutdownAfterJobFinish" in e for e in rayjob_errors(typo))
+    wrong = copy.deepcopy(manifest)
+    wrong["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["maxReplicas"] = "sixteen"
+    assert any("maxReplicas" in e for e in rayjob_errors(wrong))
+
+
+def test_the_rayjob_runs_the_same_cluster_as_cluster_yaml() -> None:
+    spec = rayjob()["spec"]
+    cluster = spec["rayClusterSpec"]
+    pinned = re.search(r'"ray\[tune,train\]==([^"]+)"', (ROOT / "pyproject.toml").read_text())
+    assert pinned and cluster["rayVersion"] == pinned.group(1)
+    # The entrypoint's sweep exists in the checkout; no credential in the file.
+    assert (ROOT / spec["entrypoint"].split("submit_sweep.py ")[1].split()[0]).is_file()
+    text = (ROOT / "deploy" / "k8s" / "rayjob.yaml").read_text()
+    assert not re.search(r"(?i)aws_(access_key_id|secret_access_key)|AKIA[0-9A-Z]{16}|hf_[A-Za-z0-9]{20,}", text)
+    # The head's services stay inside the cluster: ClusterIP (KubeRay's default), no ingress.
+    assert cluster["headGroupSpec"].get("serviceType", "ClusterIP") == "ClusterIP"
+    assert not cluster["headGroupSpec"].get("enableIngress")
+    groups = {g["groupName"]: g for g in cluster["workerGroupSpecs"]}
+    assert set(groups) == set(workers())
+    for name, group in groups.items():
+        [container] = group["template"]["spec"]["containers"]
+        limits = container["resources"]["limits"]
+        gpus = float(limits["nvidia.com/gpu"])
+        assert gpus == capacity(workers()[name]).gpus and group["minReplicas"] == 0
+        assert float(group["rayStartParams"]["num-cpus"]) <= float(limits["cpu"])
+        assert group["maxReplicas"] == workers()[name]["max_workers"]
+    # Every scale of the paper fits its groups as Ray sees them (CPUs from rayStartParams).
+    for scale, trial in paper_trials().items():
+        process, train_workers = trial_resources(trial), worker_resources(trial)
+        strict_spread = trial.model.training.placement == "STRICT_SPREAD"
+        shapes = [(NodeCapacity(float(g["rayStartParams"]["num-cpus"]),
+                                float(g["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"])),
+                   g["maxReplicas"]) for g in groups.values()]
+        assert any(fits(process, node) and pack([process, *train_workers], node, count, strict_spread)
+                   for node, count in shapes), scale
