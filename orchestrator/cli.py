@@ -315,6 +315,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
                   cpu_flops=args.cpu_flops, prompt_tokens=args.prompt_tokens, cpus=args.cpus,
                   source=str(args.sweep))
     print(format_plan(result))
+    from orchestrator.costs import format_costs, parse_prices
+
+    print(format_costs(result, parse_prices(args.price)))
     if args.calibrate:
         print()
         print(format_calibration(calibrate(result, _lake(args.calibrate))))
@@ -465,6 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"achieved FLOP/s per CPU, where a trial runs on CPUs (default {planning.DEFAULT_CPU_FLOPS:g})")
     planner.add_argument("--prompt-tokens", type=int, default=planning.DEFAULT_PROMPT_TOKENS,
                          help=f"assumed prompt length of rl rollouts (default {planning.DEFAULT_PROMPT_TOKENS})")
+    planner.add_argument("--price", action="append", default=[], metavar="TYPE=USD_PER_HOUR",
+                         help="dollars per GPU-hour of the --gpu-type (e.g. H100=4.00; an instance's price "
+                              "divided by its GPUs), or cpu=USD per CPU-hour: adds the cost per scale and total")
     planner.add_argument("--calibrate", default=None, metavar="LAKE",
                          help="compare the estimates with the stage times measured in this results folder")
     planner.set_defaults(func=cmd_plan)
