@@ -169,7 +169,12 @@ def _s3_error(err: Exception, bucket: str) -> str:
             "AuthorizationHeaderMalformed": f"bucket {bucket!r} is in another region: set "
                                             "AWS_DEFAULT_REGION to its region",
         }
-        return fixes.get(code) or f"the store answered {code or 'an error'}: {message or err}"
+        if code in fixes:
+            return fixes[code]
+        if code.isdigit():  # an HTTP status without an S3 error body: something else answered
+            return (f"{_endpoint()} answered HTTP {code} {message}: not an S3 API at that address, or no "
+                    f"bucket {bucket!r} there; check AWS_ENDPOINT_URL and the bucket's name")
+        return f"the store answered {code or 'an error'}: {message or err}"
     if isinstance(err, EndpointConnectionError) or "timeout" in type(err).__name__.lower() \
             or "connect" in type(err).__name__.lower():
         return (f"cannot reach {_endpoint()} ({type(err).__name__}): check AWS_ENDPOINT_URL, the network "

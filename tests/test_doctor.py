@@ -85,6 +85,32 @@ def test_a_closed_port_is_one_line_exit_2(s3_storage: str, monkeypatch: pytest.M
                            "(EndpointConnectionError)"), line
 
 
+def test_an_endpoint_that_is_not_s3_is_one_line_exit_2(s3_storage: str, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """A web server (not an S3 API) at AWS_ENDPOINT_URL: it answers 404 without an S3 error."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        code, lines, seconds = doctor(capsys, "--storage", s3_storage)
+    finally:
+        server.shutdown()
+    assert code == 2 and seconds <= LIMIT_SECONDS
+    [line] = problems(lines)
+    assert f"{endpoint} answered HTTP 404 Not Found: not an S3 API at that address" in line, line
+
+
 def test_a_wrong_key_is_one_line_exit_2(s3_storage: str, authenticating_s3: str, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", authenticating_s3)
