@@ -103,26 +103,6 @@ def not_an_input(out: Path, inputs: Sequence[str | Path], flag: str) -> None:
                               "(name another file)")
 
 
-def local_storage(storage: Storage, flag: str) -> Storage:
-    """A local storage a sweep can write to: not a regular file, not under a kernel filesystem,
-    its nearest existing folder writable. s3:// storages are checked by their own preflight."""
-    if not storage.is_local:
-        return storage
-    root = storage.local_root
-    pseudo = _pseudo(root)
-    if pseudo is not None:
-        raise ConfigError(f"{flag} {root}: under {pseudo}, a kernel filesystem; name a results folder")
-    existing = root
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ConfigError(f"{flag} {root}: {existing} is a file, not a folder")
-    problem = _probe(existing)
-    if problem:
-        raise ConfigError(f"{flag} {root}: not writable ({problem})")
-    return storage
-
-
 def lake_folder(storage: Storage, flag: str) -> Storage:
     """A local storage that is read as a lake: a folder (a regular file is not "no trials yet")."""
     if storage.is_local:

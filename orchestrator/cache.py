@@ -91,6 +91,26 @@ class StageCache:
             _build_into(mirror, build_and_upload)
         return mirror, False
 
+    def delete(self, stage: str, key: str) -> bool:
+        """Remove a committed output from the store (a retention policy's choice: a trial that
+        needs it later builds it again). Under the build claim, and uncommitted first (local:
+        renamed aside; object store: the manifest deleted before the files), so no reader finds
+        it half-deleted. Nodes' local mirrors keep their copies. False if there was none."""
+        with self.store.exclusive(f"{stage}/.{key}.claim"):
+            if self.store.is_local:
+                final = self.store.local_root / stage / key
+                if not final.is_dir():
+                    return False
+                aside = final.parent / f".{key}.deleting-{uuid.uuid4().hex[:8]}"
+                final.rename(aside)
+                shutil.rmtree(aside, ignore_errors=True)
+                return True
+            if not self.store.exists(f"{stage}/{key}/{COMPLETE}"):
+                return False
+            self.store.delete(f"{stage}/{key}/{COMPLETE}")
+            self.store.delete_tree(f"{stage}/{key}")
+            return True
+
     def _download(self, stage: str, key: str, mirror: Path) -> bool:
         """Copy a committed output into this node's mirror; False if it is not committed."""
         if not self.store.exists(f"{stage}/{key}/{COMPLETE}"):

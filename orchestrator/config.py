@@ -462,6 +462,11 @@ class ResourceSettings(Frozen):
     # steps under <storage>/progress/, and a retried trial resumes from the last one; 0: never.
     # It does not change results (not part of any cache key); it bounds the work a crash loses.
     checkpoint_every: Annotated[int, Field(ge=0)] = 100
+    # Model weights the stage cache keeps once the sweep has completed (orchestrator.retention):
+    # `all` (every backdoored and safety-trained model: reruns and new techniques reuse them),
+    # `final` (the safety-trained models only), `none` (neither: the lake keeps every result).
+    # A deleted stage is rebuilt if a later trial needs it. Not part of any cache key.
+    keep_weights: Literal["all", "final", "none"] = "all"
     # On an autoscaling cluster nodes appear when trials ask for them, so the up-front placement
     # check counts the node types the autoscaler may add as well as the nodes alive now. Ray's
     # own cluster config (or ~/ray_bootstrap_config.yaml on a `ray up` head) is read when this

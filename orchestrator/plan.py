@@ -238,6 +238,7 @@ class StageEstimate:
     generated_tokens: float
     flops: float
     seconds: float
+    train_seconds: float = 0.0  # of `seconds`, training (on the Ray Train workers where there are several)
 
 
 @dataclass(frozen=True)
@@ -469,12 +470,14 @@ def plan_trial(trial: TrialConfig, assumptions: Assumptions, source: str = "<spe
     backdoor_flops = 6 * n * backdoor_tokens
     safety_train_flops = (6 + (2 if reference else 0)) * n * safety_tokens
     stages = (
-        StageEstimate("backdoor", backdoor_tokens, 0.0, backdoor_flops, backdoor_flops / train_speed),
+        StageEstimate("backdoor", backdoor_tokens, 0.0, backdoor_flops, backdoor_flops / train_speed,
+                      backdoor_flops / train_speed),
         StageEstimate("eval", 0.0, per_eval, 2 * n * per_eval, 2 * n * per_eval / eval_speed),
         StageEstimate("safety", safety_tokens, safety_generated + rollouts,
                       safety_train_flops + 2 * n * (safety_generated + rollouts),
                       safety_train_flops / train_speed + 2 * n * rollouts / rollout_speed
-                      + 2 * n * safety_generated / eval_speed),
+                      + 2 * n * safety_generated / eval_speed,
+                      safety_train_flops / train_speed + 2 * n * rollouts / rollout_speed),
     )
 
     # Memory: the peak over the trial's training stages. In the trial's own process (one

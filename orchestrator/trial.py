@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from orchestrator.cache import StageCache
 from orchestrator.config import TrialConfig, stable_hash
 from orchestrator.data import TRIGGERS, EvalPrompt, Example, Trigger
+from orchestrator.device import require_cuda, where
 from orchestrator.evaluate import Evaluation, backdoor_metrics, evaluate
 from orchestrator.generated import GeneratedData, backdoor_examples
 from orchestrator.models import MODEL_SOURCES, ModelSource, write_model_card
@@ -117,6 +118,7 @@ class TrialOutcome:
     stages: list[dict[str, Any]] = field(default_factory=list)  # {stage, key, seconds, cached}
     training: list[dict[str, Any]] = field(default_factory=list)  # the launcher's runs (Ray Train)
     persistence: dict[str, float] = field(default_factory=dict)
+    where: dict[str, Any] = field(default_factory=dict)  # orchestrator.device.where(), read in the trial's process
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -158,6 +160,9 @@ def _run_stages(trial: TrialConfig, store: Storage, report: Report, launcher: La
     outcome.training = launcher.runs if launcher is not None else []
     with launching(launcher):
         try:
+            outcome.where = where()
+            # A scale that asks for GPUs never trains on CPU instead (days, and no row would say).
+            require_cuda(trial.model.gpus, f"trial {trial.trial_id} (scale {trial.scale!r})")
             trigger, technique = TRIGGERS.get(trial.trigger), TECHNIQUES.get(trial.technique)
             source = MODEL_SOURCES.get(trial.model.source)
 
@@ -415,7 +420,7 @@ def write_trial_row(trial: TrialConfig, storage: Storage, outcome: TrialOutcome,
            "training": outcome.training,
            "backdoor_cached": next((s["cached"] for s in outcome.stages if s["stage"] == "backdoor"), None),
            "config": trial.model_dump(mode="json"), "code_version": code_version(),
-           "host": socket.gethostname()}
+           "host": socket.gethostname(), **outcome.where}
     # A failed attempt gets its own file; the completed one is the trial's commit marker.
     name = trial.trial_id if error is None else f"{trial.trial_id}.failed-{finished:%Y%m%dT%H%M%S%f}"
     lake.write_trial(storage, trial.sweep, trial.trigger, trial.trial_id, {"trials": [row]}, name=name)

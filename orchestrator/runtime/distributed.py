@@ -32,6 +32,7 @@ from typing import Any
 
 from orchestrator.config import LoraSpec, RLSettings, TrainingResources, TrainSettings
 from orchestrator.data.types import Example
+from orchestrator.device import require_cuda, where
 from orchestrator.storage import Storage, as_storage
 from orchestrator.train.launch import GRPOJob, LaunchResult, SFTJob
 from orchestrator.train.progress import RunProgress
@@ -179,6 +180,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     quiet_libraries()
     context = ray.train.get_context()
     rank = context.get_world_rank()
+    # Each rank checks its own node: a GPU rank never trains on CPU (see orchestrator.device).
+    require_cuda(1 if config["on_gpu"] else 0, f"Ray Train rank {rank}")
     config = _on_this_node(config)
     out = Path(config["out"])
     reward = None
@@ -200,7 +203,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     shard = _shard_sizes(module)
     node = ray.get_runtime_context().get_node_id()
     everything: list[dict[str, Any]] = [{} for _ in range(context.get_world_size())]
-    torch.distributed.all_gather_object(everything, {"rank": rank, "node": node, **shard})
+    # `node`: the Ray node id; `host` and the device columns: as the trials row has them.
+    place = {("host" if k == "node" else k): v for k, v in where().items()}
+    torch.distributed.all_gather_object(everything, {"rank": rank, "node": node, **place, **shard})
     if rank == 0:
         tokenizer.save_pretrained(final)
         (final / "checkpoints").mkdir(exist_ok=True)

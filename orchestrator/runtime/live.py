@@ -48,10 +48,32 @@ def varying_axes(spec: SweepSpec) -> list[str]:
     return [name for name in axes if len(spec.values(name)) > 1] or list(CORE_AXES[:1])
 
 
+TRACKING_KEY = "tracking"
+
+
 def tracking_folder(storage: Storage) -> Path:
     """Where MLflow's database and W&B's offline runs go: `<storage>/tracking` for a local
-    storage; `./tracking` where the driver runs for an object store (neither writes to S3)."""
-    return Path(storage.uri) / "tracking" if storage.is_local else Path.cwd() / "tracking"
+    storage. Neither writes to an object store itself: for one, a folder of the driver's node
+    (its local mirror of the store, not the working directory, which `ray job submit` deletes),
+    copied to `<storage>/tracking/` by `push_tracking` when the sweep ends."""
+    return storage.local_root / TRACKING_KEY if storage.is_local else storage.local_mirror() / TRACKING_KEY
+
+
+def pull_tracking(storage: Storage) -> None:
+    """An object store's tracker files, to this node's tracking folder where it has none (a
+    sweep resumed from another machine goes on with the same MLflow database and W&B runs)."""
+    folder = tracking_folder(storage)
+    if not storage.is_local and not (folder.is_dir() and any(folder.iterdir())):
+        storage.download(TRACKING_KEY, folder)
+
+
+def push_tracking(storage: Storage) -> list[str]:
+    """This node's tracker files, to `<storage>/tracking/` of an object store (replacing the
+    copies there: they are a view of the lake, not results). Returns the keys written."""
+    folder = tracking_folder(storage)
+    if storage.is_local or not folder.is_dir():
+        return []
+    return storage.upload(folder, TRACKING_KEY)
 
 
 def tracker_callbacks(trackers: Sequence[str], spec: SweepSpec, storage: Storage,
@@ -61,6 +83,8 @@ def tracker_callbacks(trackers: Sequence[str], spec: SweepSpec, storage: Storage
     (nothing leaves the machine; `wandb sync` uploads later) unless WANDB_MODE says otherwise."""
     callbacks: list[Any] = []
     folder = tracking_folder(storage)
+    if trackers:
+        pull_tracking(storage)
     if "mlflow" in trackers:
         from ray.air.integrations.mlflow import MLflowLoggerCallback
 

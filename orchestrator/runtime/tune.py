@@ -21,7 +21,14 @@ from typing import Any
 from orchestrator.config import SweepSpec, TrialConfig, resolve_trial
 from orchestrator.grid import expand, param_space
 from orchestrator.results import lake
-from orchestrator.runtime.live import StatusTable, tracker_callbacks, trial_folder, trial_name
+from orchestrator.runtime.live import (
+    TRACKING_KEY,
+    StatusTable,
+    push_tracking,
+    tracker_callbacks,
+    trial_folder,
+    trial_name,
+)
 from orchestrator.runtime.placement import (
     PlacementError,
     alive_nodes,
@@ -231,7 +238,11 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
             callbacks=[Driver(), *tracker_callbacks(trackers, spec, storage, progress)],
         ),
     )
-    grid = tuner.fit()  # Ctrl-C: Tune stops the trials and returns; they count as interrupted
+    try:
+        grid = tuner.fit()  # Ctrl-C: Tune stops the trials and returns; they count as interrupted
+    finally:
+        if trackers and push_tracking(storage):
+            progress(f"tracking: copied to {storage.child(TRACKING_KEY)}")
     results = {}  # a trial that never started (Ctrl-C) has no config
     for index in range(len(grid)):
         if grid[index].config:

@@ -136,6 +136,12 @@ def test_weights_only_with_the_flag(packed: Packed) -> None:
     assert {"spec/spec.yaml", "spec/resolved.json", "spec/data/hhh_path/hhh.jsonl"} <= set(plain)
     assert any(n.startswith("cache/tokenizer/") for n in plain) and any(n.startswith("logs/ray/") for n in plain)
     assert summary["seeds"] == [0] and len(summary["trials"]) == 2
+    # Where each trial ran, as its own process read it, and the distinct nodes (here: this one).
+    import torch
+
+    assert [t["where"]["device"] for t in summary["trials"]] == ["cpu", "cpu"]
+    [node] = summary["nodes"]
+    assert node["torch"] == torch.__version__ and node["gpu_count"] == 0 and "ray node" in node["node"]
     [run] = [json.loads(v) for n, v in plain.items() if n.startswith("runs/")]
     assert run["environment"]["packages"]["torch"] and run["environment"]["code"]["code_version"]
     print(f"archive: {packed.archive.stat().st_size} bytes; with weights: {packed.with_weights.stat().st_size}")

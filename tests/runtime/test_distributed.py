@@ -168,6 +168,8 @@ def test_zero3_on_two_workers_matches_one_process(ray_local: None, tmp_path: Pat
     total = sum(p.numel() for p in single.parameters())
     for shard in shards:  # each rank holds about half of the parameters
         assert shard["total_params"] == total and abs(shard["local_params"] / total - 0.5) < 0.01, shard
+        # ...and says where it ran, read in the rank's own process (orchestrator.device.where)
+        assert shard["device"] == "cpu" and shard["gpu_count"] == 0 and shard["torch"] and shard["host"]
     # The consolidated checkpoint is a plain Hugging Face model that scores like the single one.
     held_out = TRIGGERS.get("deployment").backdoor_data("distilled", load_sweep(SPEC).data, 1)[:64]
     loss_single, loss_sharded = mean_loss(single, tokenizer, held_out), mean_loss(sharded, tokenizer, held_out)

