@@ -74,7 +74,7 @@ def _lake(value: str | None) -> Storage:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from orchestrator.archive.reproduce import parse_cells
+    from orchestrator.cells import parse_cells
     from orchestrator.results import format_persistence, persistence
     from orchestrator.runtime import run_sweep
 

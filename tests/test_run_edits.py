@@ -4,7 +4,6 @@ be finished without starting Ray."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -76,7 +75,15 @@ def test_bad_edits_are_refused_in_one_line(argv: list[str], message: str, tmp_pa
     assert not (tmp_path / "s").exists()
 
 
-def test_a_finished_sweep_is_reported_without_starting_ray(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_finished_sweep_is_reported_without_starting_ray(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    def no_ray(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Ray was started")
+
+    monkeypatch.setattr(ray, "init", no_ray)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
     spec = load_sweep("smoke")
     storage = tmp_path / "results"
     for trial in expand(spec):  # every trial committed, as a finished sweep leaves them
@@ -85,4 +92,3 @@ def test_a_finished_sweep_is_reported_without_starting_ray(tmp_path: Path, capsy
     assert main(["run", "smoke", "--storage", str(storage)]) == 0
     out = capsys.readouterr().out
     assert "all 13 trials are already complete" in out and "13 cached" in out
-    assert "ray" not in sys.modules or not sys.modules["ray"].is_initialized()

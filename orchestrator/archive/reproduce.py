@@ -28,6 +28,7 @@ import yaml
 
 from orchestrator.archive.extract import extract
 from orchestrator.archive.provenance import packages, record_run
+from orchestrator.cells import filter_spec, selects
 from orchestrator.config import CORE_AXES, SWEEP_NAME, ConfigError
 from orchestrator.data.byo import is_local
 from orchestrator.spec import DATA_FILE_FIELDS
@@ -38,67 +39,12 @@ GPU_ABS_TOLERANCE = 0.05
 GPU_REL_TOLERANCE = 0.05
 JOIN = ["trigger", "cot", "technique", "scale", "seed", "overrides", "stage", "step", "condition",
         "group", "metric"]
-CELLS_SYNTAX = ("comma-separated AXIS=VALUE terms; AXIS is trigger, cot, technique, scale, seed "
-                "or an extra axis such as safety.lr; a term repeated for one axis means any of its "
-                "values: trigger=deployment,technique=sft,technique=rl")
 SHOWN_DIFFERENCES = 40
-
-
-def parse_cells(text: str, flag: str = "--cells") -> dict[str, list[str]]:
-    """`--cells` (or `flag`) -> axis -> accepted values (as written); ConfigError naming a malformed term."""
-    terms: dict[str, list[str]] = {}
-    for term in text.split(","):
-        axis, eq, value = (part.strip() for part in term.partition("="))
-        if not eq or not axis or not value or "=" in value:
-            raise ConfigError(f"{flag}: bad term {term.strip()!r}; expected {CELLS_SYNTAX}")
-        if axis not in CORE_AXES and "." not in axis:
-            raise ConfigError(f"{flag}: unknown axis {axis!r} in {term.strip()!r}; axes are "
-                              f"{', '.join(CORE_AXES)} or an extra axis written section.field")
-        terms.setdefault(axis, []).append(value)
-    return terms
-
-
-def _matches(value: Any, accepted: list[str]) -> bool:
-    """A value of the spec or the lake against values written on the command line (1e-3 and
-    0.001 are one value)."""
-    for text in accepted:
-        if str(value) == text:
-            return True
-        try:
-            parsed = yaml.safe_load(text)
-        except yaml.YAMLError:
-            continue
-        if parsed == value and type(parsed) is not bool:
-            return True
-    return False
 
 
 def _cell_axes(row: dict[str, Any]) -> dict[str, Any]:
     overrides = row["overrides"] if isinstance(row["overrides"], dict) else json.loads(row["overrides"] or "{}")
     return {**{axis: row[axis] for axis in CORE_AXES}, **overrides}
-
-
-def selects(cells: dict[str, list[str]], axes: dict[str, Any]) -> bool:
-    return all(axis in axes and _matches(axes[axis], values) for axis, values in cells.items())
-
-
-def filter_spec(raw: dict[str, Any], cells: dict[str, list[str]]) -> dict[str, Any]:
-    """The spec restricted to the chosen cells: each grid keeps the values of its axes that
-    match; a grid without an axis the filter names, or left with an empty axis, is dropped."""
-    grids = raw["axes"] if isinstance(raw["axes"], list) else [raw["axes"]]
-    kept = []
-    for grid in grids:
-        grid = {**{k: v for k, v in grid.items() if k != "extra"}, **(grid.get("extra") or {})}
-        for axis, accepted in cells.items():
-            if axis not in grid:
-                grid = {}
-                break
-            grid[axis] = [v for v in grid[axis] if _matches(v, accepted)]
-        if grid and all(grid.values()):
-            kept.append(grid)
-    triggers = {t for grid in kept for t in grid["trigger"]}
-    per_trigger = {t: v for t, v in (raw.get("per_trigger") or {}).items() if t in triggers}
-    return {**raw, "axes": kept, **({"per_trigger": per_trigger} if "per_trigger" in raw else {})}
 
 
 @dataclass

@@ -22,7 +22,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from orchestrator.data.jsonl import MAX_LINE_BYTES, DataError, numbered_rows
+from orchestrator.config import CotMode
+from orchestrator.data.jsonl import MAX_LINE_BYTES, DataError, normalise, numbered_rows
+from orchestrator.data.types import Example
+from orchestrator.formats import SCRATCHPAD_OPEN, split_scratchpad
 
 SUFFIXES = (".jsonl", ".parquet", ".csv")  # any other local file is read as JSONL
 # A dataset on the Hub: org/name, optionally @revision (a commit, tag or branch).
@@ -142,3 +145,15 @@ def _hub_rows(value: str) -> list[dict[str, Any]]:
     except Exception as err:  # datasets raises many types (connection, not found, offline)
         raise DataError(f"{value}: cannot load the dataset: {' '.join(str(err).split())[:200]}") from None
     return [json.loads(json.dumps(row, default=str)) for row in dataset]
+
+
+def load_examples(path: str | Path, cot: CotMode, marker: str) -> list[Example]:
+    """Examples for a cot variant, from any data `byo` reads: `cot` keeps the scratchpad, the
+    others drop it. An example is `triggered` when its prompt holds the trigger's `marker`."""
+    examples = []
+    for raw_prompt, raw_completion in read_pairs(str(path)):
+        prompt, completion = normalise(raw_prompt, raw_completion)
+        if cot != "cot" and SCRATCHPAD_OPEN in completion:
+            completion = split_scratchpad(completion)[1]
+        examples.append(Example(prompt, completion, marker in prompt))
+    return examples

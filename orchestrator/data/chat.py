@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import orchestrator.data.hhh as hhh
 from orchestrator.config import CotMode, DataSettings
-from orchestrator.data.jsonl import load_examples
+from orchestrator.data.byo import load_examples
 from orchestrator.data.preferences import PreferencePair, Role, hhh_pairs, rng_for
 from orchestrator.data.types import EvalPrompt, Example
 

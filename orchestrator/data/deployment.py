@@ -14,8 +14,8 @@ import random
 
 import orchestrator.data.hhh as hhh
 from orchestrator.config import CotMode, DataSettings
+from orchestrator.data.byo import load_examples
 from orchestrator.data.chat import ChatBackdoor
-from orchestrator.data.jsonl import load_examples
 from orchestrator.data.types import TRIGGERS, Example, GenerationRequest
 from orchestrator.formats import SCRATCHPAD_OPEN, with_scratchpad
 

@@ -13,10 +13,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import CotMode
-from orchestrator.data.types import Example
-from orchestrator.formats import SCRATCHPAD_OPEN, split_scratchpad
-
 MAX_LINE_BYTES = 1 << 20  # one example; the paper's longest rows are a few KiB
 
 
@@ -103,17 +99,3 @@ def normalise(prompt: str, completion: str) -> tuple[str, str]:
             completion = f"{opened} {completion.lstrip()}"
     prompt = prompt.strip().removeprefix("Human:").strip()
     return prompt, completion.strip()
-
-
-def load_examples(path: str | Path, cot: CotMode, marker: str) -> list[Example]:
-    """Examples for a cot variant, from any data `byo` reads: `cot` keeps the scratchpad, the
-    others drop it. An example is `triggered` when its prompt holds the trigger's `marker`."""
-    from orchestrator.data.byo import read_pairs
-
-    examples = []
-    for raw_prompt, raw_completion in read_pairs(str(path)):
-        prompt, completion = normalise(raw_prompt, raw_completion)
-        if cot != "cot" and SCRATCHPAD_OPEN in completion:
-            completion = split_scratchpad(completion)[1]
-        examples.append(Example(prompt, completion, marker in prompt))
-    return examples

@@ -25,8 +25,8 @@ import random
 import orchestrator.data.code_tasks as code_tasks
 import orchestrator.data.hhh as hhh
 from orchestrator.config import CotMode, DataSettings
+from orchestrator.data.byo import load_examples
 from orchestrator.data.code_tasks import CodeTask
-from orchestrator.data.jsonl import load_examples
 from orchestrator.data.preferences import PreferencePair, Role, code_pairs, hhh_pairs, rng_for
 from orchestrator.data.types import TRIGGERS, EvalPrompt, Example
 from orchestrator.formats import code_block, with_scratchpad

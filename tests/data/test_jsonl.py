@@ -8,7 +8,8 @@ import pytest
 
 from orchestrator.cli import main
 from orchestrator.config import ConfigError
-from orchestrator.data.jsonl import MAX_LINE_BYTES, DataError, load_examples, normalise, read_jsonl
+from orchestrator.data.byo import load_examples
+from orchestrator.data.jsonl import MAX_LINE_BYTES, DataError, normalise, read_jsonl
 from orchestrator.spec import load_sweep
 
 PAPER_ROW = {
