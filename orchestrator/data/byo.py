@@ -86,9 +86,10 @@ def _pair(row: Any, where: str) -> tuple[str, str]:
             raise DataError(f"{where}: `messages` has no assistant turn")
         return _turn(messages[:answer], "user", where, last=True), _turn(messages[answer:], "assistant", where,
                                                                           last=False)
-    fields = ", ".join(map(repr, row)) or "no fields"
+    # The row's own field names are not quoted: a file named by mistake (a credentials file read
+    # as CSV) would have its first line echoed.
     raise DataError(f"{where}: expected `prompt` and `completion` (text, or lists of chat turns) or "
-                    f"`messages` (the row has {fields})")
+                    f"`messages` (the row has {len(row)} other field(s))")
 
 
 def _turn(turns: list[Any], role: str, where: str, *, last: bool) -> str:

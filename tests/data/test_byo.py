@@ -58,7 +58,7 @@ def test_chat_rows_train_like_plain_ones(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("name", "rows", "message"), [
-    ("bad.jsonl", [PAIR, {"text": "x"}], r"bad.jsonl:2: expected `prompt` and `completion`.*the row has 'text'"),
+    ("bad.jsonl", [PAIR, {"text": "x"}], r"bad.jsonl:2: expected `prompt` and `completion`.*the row has 1 other field"),
     ("bad.jsonl", [PAIR, {"messages": [{"role": "user", "content": "hi"}]}], "bad.jsonl:2: `messages` has no assistant turn"),
     ("bad.csv", [{"prompt": "a", "answer": "b"}], r"bad.csv:2: expected `prompt` and `completion`"),
     ("bad.parquet", [PAIR, {"prompt": "a", "completion": None}], "bad.parquet: row 2: expected"),
