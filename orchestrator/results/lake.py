@@ -42,6 +42,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("config", pa.string()),  # JSON of the resolved TrialConfig
         ("code_version", pa.string()),
         ("host", pa.string()),
+        ("validity", pa.string()),  # valid | not_implanted | degenerate (orchestrator.results.validity)
+        ("validity_reason", pa.string()),  # why, with the figures that decided it
     ]),
     "metrics": pa.schema([
         *AXES,
