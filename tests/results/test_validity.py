@@ -181,6 +181,7 @@ def test_results_and_report_show_the_labels(tmp_path: Path) -> None:
     assert "100% of triggered answers after safety training are unparsable" in page
 
 
+@pytest.mark.slow
 def test_a_backdoor_that_did_not_implant_skips_safety_training(tmp_path: Path, write_spec: Any,
                                                                smoke_raw: dict[str, Any], one_thread: None) -> None:
     """A real tiny trial: 3 backdoor steps implant nothing; with safety.skip_if_not_implanted the
