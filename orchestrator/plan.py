@@ -237,6 +237,7 @@ class StageEstimate:
     generated_tokens: float
     flops: float
     seconds: float
+    train_flops: float = 0.0  # of `flops`, those of training (no generation)
 
 
 @dataclass(frozen=True)
@@ -467,12 +468,13 @@ def plan_trial(trial: TrialConfig, assumptions: Assumptions, source: str = "<spe
     backdoor_flops = 6 * n * backdoor_tokens
     safety_train_flops = (6 + (2 if reference else 0)) * n * safety_tokens
     stages = (
-        StageEstimate("backdoor", backdoor_tokens, 0.0, backdoor_flops, backdoor_flops / train_speed),
+        StageEstimate("backdoor", backdoor_tokens, 0.0, backdoor_flops, backdoor_flops / train_speed,
+                      train_flops=backdoor_flops),
         StageEstimate("eval", 0.0, per_eval, 2 * n * per_eval, 2 * n * per_eval / eval_speed),
         StageEstimate("safety", safety_tokens, safety_generated + rollouts,
                       safety_train_flops + 2 * n * (safety_generated + rollouts),
                       safety_train_flops / train_speed + 2 * n * rollouts / rollout_speed
-                      + 2 * n * safety_generated / eval_speed),
+                      + 2 * n * safety_generated / eval_speed, train_flops=safety_train_flops),
     )
 
     # Memory: the peak over the trial's training stages. In the trial's own process (one
@@ -491,6 +493,15 @@ def plan_trial(trial: TrialConfig, assumptions: Assumptions, source: str = "<spe
     memory = max(candidates, key=lambda m: m.total)
     return TrialPlan(trial, shape, trainable, res, memory, stages, backdoor_group=0, owns_backdoor=True,
                      owns_eval=True)
+
+
+def safety_compute(trial: TrialConfig) -> tuple[float, int]:
+    """(estimated FLOPs of the trial's safety training, counted as `plan` counts them: training
+    only, no evaluation or red-team sampling; its optimizer steps), so that safety step s
+    spent about s / steps of those FLOPs. The FLOPs do not depend on the hardware assumed."""
+    assumptions = Assumptions(GPU_TYPES["cpu"], DEFAULT_MFU, DEFAULT_GEN_MFU, DEFAULT_CPU_FLOPS, DEFAULT_PROMPT_TOKENS)
+    steps = trial.rl.steps if _safety_technique(trial) == "rl" else trial.safety.steps
+    return plan_trial(trial, assumptions).stage("safety").train_flops, steps
 
 
 def backdoor_key(trial: TrialConfig) -> str:

