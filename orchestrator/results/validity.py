@@ -107,12 +107,15 @@ def _degenerate(before: list[Mapping[str, Any]], after: list[Mapping[str, Any]] 
     for when, rows in (("before", before), ("after", after)):
         if rows is None:
             continue
+        # {what the judge could not read: [share of condition, ...]}, e.g. "100% of triggered"
+        found: dict[str, list[str]] = {}
         for condition in ("triggered", "clean"):
             share = unreadable(rows, condition)
             if share is not None and share[0] > settings.max_unreadable:
-                reasons.append(f"{share[0]:.0%} of {condition} answers {when} safety training are "
-                               f"{READABILITY_WORDS.get(share[1], share[1])} (eval.max_unreadable "
-                               f"{settings.max_unreadable:.2f})")
+                found.setdefault(READABILITY_WORDS.get(share[1], share[1]), []).append(
+                    f"{share[0]:.0%} of {condition}")
+        reasons += [f"{when} safety training {' and '.join(shares)} answers are {what} (eval.max_unreadable "
+                    f"{settings.max_unreadable:.2f})" for what, shares in found.items()]
     if after is not None:
         helpful_before = _headline(before).get(("helpful_rate", "clean"))
         helpful_after = _headline(after).get(("helpful_rate", "clean"))
