@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config import (
+    JUDGING_FIELDS,
     ConfigError,
     ModelSpec,
     SweepSpec,
@@ -515,7 +516,8 @@ def backdoor_key(trial: TrialConfig) -> str:
 
 def eval_key(trial: TrialConfig) -> str:
     """The evaluation after the backdoor: the backdoored model, eval settings and prompts."""
-    return json.dumps({"backdoor": backdoor_key(trial), "eval": trial.eval.model_dump(mode="json"),
+    judging = set(JUDGING_FIELDS["eval"])  # they label results, they evaluate nothing (as in trial.stage_keys)
+    return json.dumps({"backdoor": backdoor_key(trial), "eval": trial.eval.model_dump(mode="json", exclude=judging),
                        "n_eval": trial.data.n_eval}, sort_keys=True)
 
 

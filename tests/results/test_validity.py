@@ -205,3 +205,16 @@ def test_a_backdoor_that_did_not_implant_skips_safety_training(tmp_path: Path, w
     assert [s["stage"] for s in outcome.stages if s["stage"] == "safety"] == []
     table = persistence(tmp_path)
     assert table["validity"].tolist() == [NOT_IMPLANTED] and "triggered_after" not in table.columns
+
+
+@pytest.mark.parametrize(("section", "field", "value"), [("eval", "implant_min_triggered", 1.5),
+                                                         ("eval", "max_unreadable", -0.1),
+                                                         ("safety", "skip_if_not_implanted", "sometimes")])
+def test_a_bad_setting_is_refused_naming_its_field(write_spec: Any, smoke_raw: dict[str, Any], section: str,
+                                                   field: str, value: Any) -> None:
+    from orchestrator.config import ConfigError
+    from orchestrator.spec import load_sweep
+
+    smoke_raw[section] = {**smoke_raw[section], field: value}
+    with pytest.raises(ConfigError, match=f"{section}.{field}"):
+        load_sweep(write_spec(smoke_raw))
