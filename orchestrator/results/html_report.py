@@ -210,6 +210,9 @@ def _finish(fig: Any, name: str, title: str, caption: str) -> Figure:
     import matplotlib.pyplot as plt
 
     fig.suptitle(title)
+    # A narrow figure (one panel) would cut its title off: widen it to the title (~0.1 in per
+    # character at the 12 pt title size).
+    fig.set_figwidth(max(fig.get_figwidth(), 0.1 * len(title) + 0.6))
     images = {}
     for fmt in ("png", "svg"):
         buffer = io.BytesIO()
@@ -508,18 +511,24 @@ def cot_figures(pooled: pd.DataFrame) -> list[Figure]:
             colour, _, _ = COT_STYLE.get(cot, (SERIES[index % len(SERIES)], "o", "-"))
             ax.bar(x, bars["triggered_after_mean"], width, yerr=_yerr(bars, "triggered_after"), capsize=3,
                    color=colour, edgecolor="black", linewidth=0.5, label=cot)
+            if "invalid" in bars.columns:  # no valid seed: no bar, and the slot says why
+                for xi, mean, bad in zip(x, bars["triggered_after_mean"], bars["invalid"], strict=True):
+                    if pd.isna(mean) and bad > 0:
+                        ax.text(xi, 0.02, "not valid", rotation=90, ha="center", va="bottom", fontsize=8,
+                                color="#666666")
             if "triggered_before_mean" in bars.columns:
                 ax.scatter(x, bars["triggered_before_mean"], marker="_", s=300 * width, color="black",
                            linewidths=2, zorder=3, label="before safety training" if index == 0 else None)
         metric = str(part["metric"].iloc[0])
         ax.set_xticks(range(len(techniques)), techniques)
-        ax.set(xlabel="safety-training technique", ylim=(0, 1.08),
+        ax.set(xlabel="safety-training technique", ylim=(0, 1.08), xlim=(-0.5, len(techniques) - 0.5),
                ylabel=f"{_metric_name(metric)} with trigger (fraction)")
         ax.legend(title="chain of thought", loc="center left", bbox_to_anchor=(1.01, 0.5))
         title = f"Chain of thought vs distilled vs none: {_facet_title(trigger, scale, overrides)}"
         caption = (f"Bars: the triggered {_metric_name(metric)} after safety training, mean over seeds with "
                    f"its {LEVEL:.0%} hierarchical-bootstrap interval; black ticks: the same before safety "
-                   f"training. A backdoor that persists keeps its bar near its tick.")
+                   f"training. A backdoor that persists keeps its bar near its tick. \"not valid\": no seed of "
+                   f"the cell is valid (see Validity), so it has no bar.")
         figures.append(_finish(fig, f"cot_{trigger}_{scale}_{_short(overrides)}", title, caption))
     return figures
 
