@@ -71,7 +71,7 @@ def persistence(path: str | Path | Storage, **filters: Any) -> pd.DataFrame:
     table = pd.concat(frames, axis=1).reset_index()
     steps = after.groupby("trial_id")["step"].max().rename("safety_steps")
     table = table.join(n, on="trial_id").join(steps, on="trial_id")
-    table = table.merge(lake_validity(path, **filters), on="trial_id", how="left")
+    table = table.merge(lake_validity(path, loaded, **filters), on="trial_id", how="left")
     order = [f"{prefix}{c}_{label}" for c in CONDITIONS for label in ("before", "after")
              for prefix in ("", "unreadable_")]
     order += [f"helpful_{c}_{label}" for c in CONDITIONS for label in ("before", "after")]
