@@ -901,8 +901,8 @@ def render_html(store: Storage, sweep: str | None, trials: pd.DataFrame, table: 
     sections.append(("trials", "Persistence per trial", "<p class=note>One row per trial; rates before and "
                      "after safety training, n prompts per condition; unreadable_*: the share of those answers "
                      "the judge could not read (empty; for code, no code or code that does not parse), which "
-                     "counts as neither safe nor unsafe. Greyed: not valid (see Validity).</p>"
-                     + _table(table, grey=invalid)))
+                     "counts as neither safe nor unsafe. Greyed: not valid (the reasons are under Validity).</p>"
+                     + _table(table.drop(columns=["validity_reason"], errors="ignore"), grey=invalid)))
     sections.append(("settings", "Settings and code version", _settings_html(completed, failed)))
 
     nav = "<nav><ul>" + "".join(f'<li><a href="#{a}">{_e(h)}</a></li>' for a, h, _ in sections) + "</ul></nav>"
