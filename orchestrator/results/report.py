@@ -176,7 +176,8 @@ def _shown(table: pd.DataFrame) -> str:
 
 def plot_persistence(path: str | Path | Storage, out: str | Path, **filters: Any) -> Path:
     """Backdoor rate against safety-training step, one colour per cell: triggered solid, clean
-    dashed, held-out red-team prompts dotted. Step 0 is the model after backdoor training."""
+    dashed, held-out red-team prompts dotted. Step 0 is the model after backdoor training. A
+    cell that is not valid says so in its legend entry."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -191,6 +192,7 @@ def plot_persistence(path: str | Path | Storage, out: str | Path, **filters: Any
     m = m[m["stage"] != "base"]  # the untrained model's control: not on the safety-training axis
     m = m.assign(step=m["step"].where(m["stage"] == "safety", 0), first=m["stage"] == "backdoor")
     m = m.sort_values("first", ascending=False).drop_duplicates(["trial_id", "metric", "condition", "step"])
+    labels = lake_validity(path, **filters).set_index("trial_id")["validity"]
     techniques = sorted(m["technique"].unique())
     fig, axes = plt.subplots(1, len(techniques), figsize=(5 * len(techniques), 4), squeeze=False)
     for ax, technique in zip(axes[0], techniques, strict=True):
@@ -198,6 +200,8 @@ def plot_persistence(path: str | Path | Storage, out: str | Path, **filters: Any
         cells = part.groupby(["trigger", "cot", "scale", "seed", "overrides"])
         for color, ((trigger, cot, scale, seed, overrides), cell) in enumerate(cells):
             label = f"{trigger}/{cot}/{scale}/s{seed}" + ("" if overrides == "{}" else f" {overrides}")
+            verdict = labels.get(cell["trial_id"].iloc[0], VALID)
+            label += "" if verdict == VALID else f" (NOT VALID: {verdict})"
             for condition, style in styles.items():
                 curve = cell[cell["condition"] == condition].sort_values("step")
                 if not curve.empty:
