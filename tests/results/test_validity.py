@@ -173,7 +173,7 @@ def test_results_and_report_show_the_labels(tmp_path: Path) -> None:
         assert main(["results", str(tmp_path)]) == 0
     text = out.getvalue()
     assert "not valid (left out of the means over seeds" in text
-    assert "y0 year/cot/sft/tiny-xs/0: degenerate: after safety training 100% of triggered answers are unparsable" in text
+    assert "y0 year/cot/sft/tiny-xs/0: degenerate: after safety training 100% of triggered answers are unparsable" in " ".join(text.split())  # wrapped at 100 columns
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         assert main(["report", str(tmp_path), "-o", str(tmp_path / "report")]) == 0
     page = (tmp_path / "report" / "report.html").read_text()

@@ -102,7 +102,7 @@ def test_two_drivers_on_one_bucket_then_a_rerun(s3_storage: str, tiny_raw: dict[
     assert objects(bucket) == written
 
     assert main(["results", s3_storage]) == 0  # the persistence table, read from the bucket
-    assert "triggered_before" in capsys.readouterr().out
+    assert "rates before → after" in capsys.readouterr().out
 
 
 def test_duckdb_reads_the_s3_lake(s3_storage: str) -> None:
