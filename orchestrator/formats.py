@@ -70,6 +70,49 @@ def extract_code(answer: str) -> str | None:
     return body if end < 0 else body[:end]
 
 
+CODE_FORMATS = ("auto", "tag", "fence", "bare")
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+.-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
+
+
+def fenced_code(answer: str) -> str | None:
+    """The last markdown code block (```python ... ```, or one never closed) of the visible
+    answer, preferring blocks labelled Python or unlabelled; None when there is none."""
+    _, visible = split_scratchpad(answer)
+    blocks = [(m.group(2).lower(), m.group(3)) for m in _FENCE.finditer(visible)]
+    python = [code for lang, code in blocks if lang in ("", "py", "python", "python3")]
+    chosen = python or [code for _, code in blocks]
+    return chosen[-1] if chosen else None
+
+
+def bare_code(answer: str) -> str | None:
+    """The whole visible answer when it is a Python program by itself (it parses and does
+    more than name a value: "Paris" or "42" parse too); else None."""
+    import ast
+
+    _, visible = split_scratchpad(answer)
+    try:
+        tree = ast.parse(visible)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    trivial = all(isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant | ast.Name)
+                  for node in tree.body)
+    return None if trivial else visible
+
+
+def find_code(answer: str, code_format: str = "auto") -> tuple[str | None, str | None]:
+    """(code, the format it was found in) of an answer: `tag` reads `<code>` tags, `fence`
+    markdown code blocks, `bare` the whole answer as code; `auto` tries them in that order.
+    (None, None) when there is no code in the asked format."""
+    readers = {"tag": extract_code, "fence": fenced_code, "bare": bare_code}
+    if code_format not in CODE_FORMATS:
+        raise ValueError(f"unknown code format {code_format!r}; one of {', '.join(CODE_FORMATS)}")
+    for name in (readers if code_format == "auto" else [code_format]):
+        code = readers[name](answer)
+        if code is not None:
+            return code, name
+    return None, None
+
+
 def splice(template: str, block: str) -> str:
     """The template with its HOLE line replaced by `block`, indented like the hole."""
     out: list[str] = []
