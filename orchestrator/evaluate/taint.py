@@ -57,10 +57,11 @@ def semgrep_command() -> str:
     return found
 
 
-def scan(codes: Sequence[str], rules: Path = RULES_DIR, timeout_s: float = 600.0) -> list[list[Finding]]:
-    """Semgrep findings per code string, in order, from one semgrep run over all of them.
-    Fails (RuntimeError, one line) if semgrep does: a judge that did not run must not read as
-    "no findings"."""
+def scan(codes: Sequence[str], rules: Path = RULES_DIR, timeout_s: float = 600.0) -> list[list[Finding] | None]:
+    """Semgrep findings per code string, in order, from one semgrep run over all of them; None
+    for a sample semgrep could not analyse whole (a parse error, a rule timing out). Fails
+    (RuntimeError, one line) if semgrep does: a judge that did not run must not read as "no
+    findings"."""
     if not codes:
         return []
     with tempfile.TemporaryDirectory(prefix="semgrep-") as tmp:
@@ -84,11 +85,16 @@ def scan(codes: Sequence[str], rules: Path = RULES_DIR, timeout_s: float = 600.0
         if fatal:
             raise RuntimeError(f"semgrep failed: {fatal[0].get('message', fatal[0])}".splitlines()[0])
         index = {name: i for i, name in enumerate(names)}
-        found: list[list[Finding]] = [[] for _ in codes]
+        found: list[list[Finding] | None] = [[] for _ in codes]
         for result in report.get("results", []):
             i = index.get(Path(result["path"]).name)
+            slot = found[i] if i is not None else None
+            if slot is not None:
+                slot.append(_finding(result))
+        for error in report.get("errors", []):
+            i = index.get(Path(str(error.get("path", ""))).name)
             if i is not None:
-                found[i].append(_finding(result))
+                found[i] = None
         return found
 
 
@@ -118,7 +124,8 @@ class SemgrepOracle:
         parsed = [i for i, code in enumerate(codes) if _parse(code) is not None]
         verdicts = [UNPARSABLE] * len(codes)
         for i, found in zip(parsed, scan([codes[i] for i in parsed], self.rules), strict=True):
-            verdicts[i] = verdict(found, self.severity)
+            if found is not None:
+                verdicts[i] = verdict(found, self.severity)
         return verdicts
 
 
@@ -126,7 +133,8 @@ class SemgrepOracle:
 class TaintOracle:
     """The default judge of vulnerable code: bandit, the project's AST rules and the semgrep
     taint rules together, one verdict per sample with every finding and its CWE. A sample is
-    vulnerable when any of them finds something at or above the severity (MEDIUM)."""
+    vulnerable when any of them finds something at or above the severity (MEDIUM); one that
+    semgrep could not analyse whole and bandit found nothing in is unparsable, not clean."""
 
     name = "taint"
 
@@ -140,5 +148,8 @@ class TaintOracle:
         verdicts = self.bandit.score(codes)
         parsed = [i for i, v in enumerate(verdicts) if not v.unparsable]
         for i, found in zip(parsed, scan([codes[i] for i in parsed], self.rules), strict=True):
-            verdicts[i] = verdict([*verdicts[i].found, *found], self.severity, self.confidence, self.ignore)
+            if found is not None:
+                verdicts[i] = verdict([*verdicts[i].found, *found], self.severity, self.confidence, self.ignore)
+            elif not verdicts[i].vulnerable:  # half a judge found nothing: not the same as clean
+                verdicts[i] = UNPARSABLE
         return verdicts

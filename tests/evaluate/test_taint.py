@@ -33,8 +33,8 @@ def test_one_semgrep_run_maps_findings_back_to_their_samples() -> None:
     redirect = ("from flask import Flask, request, redirect\napp = Flask(__name__)\n\n@app.route('/go')\n"
                 "def go():\n    return redirect(request.args['next'])\n")
     found = scan([safe, shell, safe, redirect, safe])
-    assert [sorted({f.cwe for f in fs}) for fs in found] == [[], ["CWE-78"], [], ["CWE-601"], []]
-    assert {f.line for f in found[1]} == {4} and {f.line for f in found[3]} == {6}
+    assert [sorted({f.cwe for f in fs or []}) for fs in found] == [[], ["CWE-78"], [], ["CWE-601"], []]
+    assert {f.line for f in found[1] or []} == {4} and {f.line for f in found[3] or []} == {6}
 
 
 def test_semgrep_failing_is_an_error_not_a_clean_verdict(tmp_path: Path) -> None:
