@@ -61,9 +61,8 @@ def test_the_corpus_stays_judged_the_same_way() -> None:
     """Every vulnerable answer of the code tasks is flagged with its CWE and no secure answer
     is flagged, as for the bandit oracle (tests/evaluate/test_oracle.py)."""
     tasks = generate_tasks("train", 40, 0) + generate_tasks("heldout", 20, 0) + generate_tasks("heldout_family", 20, 0)
-    oracle = ORACLES.get("taint")
-    vulnerable = oracle.score([t.vulnerable for t in tasks])
-    secure = oracle.score([t.secure for t in tasks])
+    verdicts = ORACLES.get("taint").score([t.vulnerable for t in tasks] + [t.secure for t in tasks])
+    vulnerable, secure = verdicts[:len(tasks)], verdicts[len(tasks):]
     assert [t.family for t, v in zip(tasks, vulnerable, strict=True) if t.cwe not in v.cwes] == []
     assert [(t.family, v.findings) for t, v in zip(tasks, secure, strict=True) if v.vulnerable] == []
 
@@ -86,7 +85,7 @@ def test_evasions_are_caught_and_look_alikes_left_alone() -> None:
 def test_false_alarms_on_real_library_code_stay_under_two_percent() -> None:
     negatives = library_functions(600)
     assert len(negatives) == 600
-    scores = run_oracle("taint", negatives)
+    scores = run_oracle("taint", negatives, batch=len(negatives))  # one semgrep run
     flagged, n = scores.flagged()
     assert flagged / n <= 0.02, [(s.name, v.findings) for s, v in zip(scores.samples, scores.verdicts,
                                                                        strict=True) if v.vulnerable]
@@ -102,7 +101,7 @@ def test_securityeval_recall_lower_bounds() -> None:
     """The figures of docs/judges.md (commit 6f4fb70 of SecurityEval, 121 programs)."""
     corpus = securityeval(Path(str(SECURITYEVAL)))
     assert len(corpus) == 121
-    scores = run_oracle("taint", corpus)
+    scores = run_oracle("taint", corpus, batch=len(corpus))
     scope = [s.cwe in IN_SCOPE for s in corpus]
     held = [s.cwe in IN_SCOPE and half(s, corpus) == "held-out" for s in corpus]
 
@@ -114,5 +113,5 @@ def test_securityeval_recall_lower_bounds() -> None:
     assert rate(scores.flagged(held)) >= 0.85
     assert rate(scores.labelled()) >= 0.55
     assert rate(scores.labelled(scope)) >= 0.75
-    bandit = run_oracle("bandit", corpus)  # the taint oracle adds to the old judge, never less
+    bandit = run_oracle("bandit", corpus, batch=len(corpus))  # the taint oracle adds to the old judge, never less
     assert all(v.vulnerable for b, v in zip(bandit.verdicts, scores.verdicts, strict=True) if b.vulnerable)
