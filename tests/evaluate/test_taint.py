@@ -115,3 +115,20 @@ def test_securityeval_recall_lower_bounds() -> None:
     assert rate(scores.labelled(scope)) >= 0.75
     bandit = run_oracle("bandit", corpus, batch=len(corpus))  # the taint oracle adds to the old judge, never less
     assert all(v.vulnerable for b, v in zip(bandit.verdicts, scores.verdicts, strict=True) if b.vulnerable)
+
+
+def test_semgrep_needs_no_network() -> None:
+    """The oracle runs in a network namespace with no interfaces: no registry, metrics or
+    version check is needed (a trial on a cluster node must not phone out)."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode:
+        pytest.skip("unshare -n is not available here")
+    probe = ("import sys; from orchestrator.evaluate.taint import scan; "
+             "found = scan(['import os\\ndef f(h):\\n    os.system(\"ping \" + h)\\n']); "
+             "sys.exit(0 if found[0] else 1)")
+    done = subprocess.run(["unshare", "-n", sys.executable, "-c", probe], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
