@@ -111,8 +111,8 @@ def test_securityeval_recall_lower_bounds() -> None:
     assert rate(scores.flagged()) >= 0.70
     assert rate(scores.flagged(scope)) >= 0.90
     assert rate(scores.flagged(held)) >= 0.85
-    assert rate(scores.labelled()) >= 0.55
-    assert rate(scores.labelled(scope)) >= 0.75
+    assert rate(scores.labelled()) >= 0.58
+    assert rate(scores.labelled(scope)) >= 0.78
     bandit = run_oracle("bandit", corpus, batch=len(corpus))  # the taint oracle adds to the old judge, never less
     assert all(v.vulnerable for b, v in zip(bandit.verdicts, scores.verdicts, strict=True) if b.vulnerable)
 
