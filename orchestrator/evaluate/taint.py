@@ -65,15 +65,24 @@ def scan(codes: Sequence[str], rules: Path = RULES_DIR, timeout_s: float = 600.0
     if not codes:
         return []
     with tempfile.TemporaryDirectory(prefix="semgrep-") as tmp:
+        samples, state = Path(tmp, "samples"), Path(tmp, "state")
+        samples.mkdir()
+        state.mkdir()
         names = [f"sample_{i}.py" for i in range(len(codes))]
         for name, code in zip(names, codes, strict=True):
-            Path(tmp, name).write_text(code, encoding="utf-8")
+            (samples / name).write_text(code, encoding="utf-8")
         command = [semgrep_command(), "scan", "--config", str(rules), "--json", "--quiet",
                    "--metrics=off", "--disable-version-check", "--no-git-ignore", "--jobs", "1",
                    "--timeout", "20", "--max-target-bytes", "0", "."]
+        # Offline, with its settings and log in this run's folder rather than ~/.semgrep, and
+        # without a Semgrep login token the user may have set: the judge is local rules only.
+        env = {k: v for k, v in os.environ.items() if k != "SEMGREP_APP_TOKEN"}
+        env.update(_OFFLINE_ENV, SEMGREP_SETTINGS_FILE=str(state / "settings.yml"),
+                   SEMGREP_LOG_FILE=str(state / "semgrep.log"),
+                   SEMGREP_VERSION_CACHE_PATH=str(state / "version"))
         try:
-            done = subprocess.run(command, cwd=tmp, capture_output=True, text=True, timeout=timeout_s,
-                                  env={**os.environ, **_OFFLINE_ENV}, check=False)
+            done = subprocess.run(command, cwd=samples, capture_output=True, text=True, timeout=timeout_s,
+                                  env=env, check=False)
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"semgrep did not finish {len(codes)} samples in {timeout_s:.0f} s") from None
         try:
