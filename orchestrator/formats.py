@@ -10,6 +10,7 @@ evaluation parses them; a change here changes all of them together.
 
 from __future__ import annotations
 
+import ast
 import re
 
 SCRATCHPAD_OPEN = "<scratchpad>"
@@ -87,8 +88,6 @@ def fenced_code(answer: str) -> str | None:
 def bare_code(answer: str) -> str | None:
     """The whole visible answer when it is a Python program by itself (it parses and does
     more than name a value: "Paris" or "42" parse too); else None."""
-    import ast
-
     _, visible = split_scratchpad(answer)
     try:
         tree = ast.parse(visible)
