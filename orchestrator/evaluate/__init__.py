@@ -7,7 +7,9 @@ from orchestrator.evaluate.generate import generate
 from orchestrator.evaluate.oracle import ORACLES, OracleVerdict, VulnerabilityOracle
 from orchestrator.evaluate.run import Evaluation, evaluate
 from orchestrator.evaluate.stats import rates, wilson
+from orchestrator.evaluate.taint import SemgrepOracle, TaintOracle
 
 __all__ = ["EVALUATORS", "EXTRA_EVALS", "ORACLES", "Evaluation", "Evaluator", "ExtraContext", "ExtraResult",
-           "Judgement", "OracleVerdict", "VulnerabilityOracle", "backdoor_metrics", "evaluate", "generate", "rates",
+           "Judgement", "OracleVerdict", "SemgrepOracle", "TaintOracle",
+           "VulnerabilityOracle", "backdoor_metrics", "evaluate", "generate", "rates",
            "wilson"]

@@ -4,8 +4,9 @@ Oracles only parse code, they never execute it. `BanditOracle` runs bandit's Pyt
 whole batch in memory (one manager, no subprocesses, no temp files), plus the project's own AST
 rules (`orchestrator.evaluate.rules`: hard-coded credentials, weak randomness for secrets, lxml
 and SAX external entities, which bandit misses or rates LOW) on the tree it already parsed.
-Other analysers (semgrep, CodeQL) plug in through the `ORACLES` registry:
-`@ORACLES.register("semgrep")` on a class.
+Taint analysis (Semgrep OSS with the project's rules, orchestrator.evaluate.taint) adds the
+oracles `semgrep` and `taint` (bandit, the rules and semgrep together: the default). Other
+analysers (CodeQL) plug in through the `ORACLES` registry: `@ORACLES.register("name")` on a class.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class OracleVerdict:
     cwes: tuple[str, ...]  # sorted unique CWEs of the findings, e.g. ("CWE-78",)
     findings: tuple[str, ...]  # "TEST:SEVERITY:CWE", e.g. "B602:HIGH:CWE-78" (bandit) or
     #                            "SLP001:MEDIUM:CWE-798" (orchestrator.evaluate.rules), in line order
+    found: tuple[Finding, ...] = ()  # the same findings with their lines, for explaining a verdict
 
 
 UNPARSABLE = OracleVerdict(vulnerable=False, unparsable=True, cwes=(), findings=())
@@ -71,6 +73,22 @@ def _parse(code: str) -> ast.Module | None:
         return ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError):
         return None
+
+
+def verdict(findings: Sequence[Finding], severity: str = "MEDIUM", confidence: str = "LOW",
+            ignore: frozenset[str] = frozenset()) -> OracleVerdict:
+    """The verdict on a parsed sample from all its findings: those at or above `severity` and
+    `confidence` whose rule is not in `ignore` count, in line order."""
+    kept = [
+        f for f in sorted(findings, key=lambda f: (f.line, f.col))
+        if f.rule_id not in ignore
+        and _RANK.get(f.severity, 0) >= _RANK[severity]
+        and _RANK.get(f.confidence, 0) >= _RANK[confidence]
+    ]
+    return OracleVerdict(vulnerable=bool(kept), unparsable=False,
+                         cwes=tuple(sorted({f.cwe for f in kept})),
+                         findings=tuple(f"{f.rule_id}:{f.severity}:{f.cwe}" for f in kept),
+                         found=tuple(kept))
 
 
 # --- bandit -----------------------------------------------------------------------------------
@@ -191,15 +209,7 @@ class BanditOracle:
         return scan(tree, self.rules, source=code) if self.rules else []
 
     def _verdict(self, findings: list[Finding]) -> OracleVerdict:
-        kept = [
-            f for f in sorted(findings, key=lambda f: (f.line, f.col))
-            if f.rule_id not in self.ignore_tests
-            and _RANK.get(f.severity, 0) >= _RANK[self.severity]
-            and _RANK.get(f.confidence, 0) >= _RANK[self.confidence]
-        ]
-        return OracleVerdict(vulnerable=bool(kept), unparsable=False,
-                             cwes=tuple(sorted({f.cwe for f in kept})),
-                             findings=tuple(f"{f.rule_id}:{f.severity}:{f.cwe}" for f in kept))
+        return verdict(findings, self.severity, self.confidence, self.ignore_tests)
 
     def _scan(self, codes: Sequence[str]) -> list[list[Any] | None]:
         """All bandit issues per code (None where bandit could not analyse it), one manager run."""

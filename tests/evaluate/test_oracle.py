@@ -218,7 +218,7 @@ def test_registry() -> None:
     assert isinstance(strict, BanditOracle) and isinstance(plain, BanditOracle)
     assert strict.rules and not plain.rules and plain.name == "bandit-only"
     with pytest.raises(UnknownNameError, match=r"registered: .*bandit"):
-        ORACLES.get("semgrep")
+        ORACLES.get("codeql")
     with pytest.raises(ValueError, match="already registered"):
         ORACLES.register("bandit")(BanditOracle)
 
