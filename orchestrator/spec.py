@@ -97,6 +97,10 @@ def _set(raw: dict[str, Any], assignment: str) -> dict[str, Any]:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         raise ConfigError(f"--set {assignment}: the value is not valid YAML") from None
+    if parts[0] in ("per_trigger", "per_scale"):  # their keys are section.field themselves
+        if len(parts) < 4:
+            raise ConfigError(f"--set {assignment}: expected {parts[0]}.NAME.section.field=value")
+        parts = [parts[0], parts[1], ".".join(parts[2:])]
     edited = copy.deepcopy(raw)
     node = edited
     for part in parts[:-1]:

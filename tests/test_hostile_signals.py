@@ -69,3 +69,32 @@ def test_a_signalled_driver_exits_cleanly_with_the_resume_hint(how: str, smoke_r
     while session(driver) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert session(driver) == []  # Ray stopped with the driver
+
+
+def test_a_killed_driver_leaves_no_ray_behind(smoke_raw: dict[str, Any], write_spec: Any, tmp_path: Path) -> None:
+    """SIGKILL (the OOM killer, `kill -9`) gives the driver no chance to stop its Ray: the reaper
+    it started with Ray (orchestrator/runtime/reaper.py) does, within seconds; before, Ray's
+    agents stayed up for minutes. The sweep resumes as after any stop."""
+    smoke_raw["name"] = "killed"
+    smoke_raw["data"].update({"n_backdoor": 64, "n_safety": 32, "n_eval": 8})
+    smoke_raw["backdoor"].update({"steps": 2000})
+    smoke_raw["axes"].update({"cot": ["cot"]})
+    spec, storage = write_spec(smoke_raw), tmp_path / "results"
+    driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", str(spec), "--storage",
+                               str(storage)], cwd=ROOT, text=True, start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        started_trial(driver)
+        ray_processes = session(driver)
+        assert ray_processes
+        driver.kill()
+        driver.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while (left := [p for p in ray_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]):
+            assert time.monotonic() < deadline, [" ".join(p.cmdline())[:120] for p in left]
+            time.sleep(0.5)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        for process in session(driver):
+            process.kill()

@@ -55,6 +55,8 @@ def test_where_and_set_narrow_and_change_the_spec_and_record_what_ran() -> None:
     assert recorded["backdoor"]["steps"] == 50
     assert text.decode().startswith("# local.yaml with --where technique=sft --where cot=distilled --set")
     assert load_edited_sweep("local") == (full, None)
+    year, _ = load_edited_sweep("smoke", sets=["per_trigger.year.backdoor.steps=7"])
+    assert year.per_trigger["year"]["backdoor.steps"] == 7  # per_trigger's keys are section.field
 
 
 @pytest.mark.parametrize(("argv", "message"), [

