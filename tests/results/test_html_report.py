@@ -328,3 +328,20 @@ def test_the_report_says_how_far_each_judge_can_be_trusted(tmp_path: Path) -> No
         assert f"<code>{name}</code>" in section
         assert EVALUATORS.get(name).measured[:60].replace("'", "&#x27;") in section
     assert "never as safe" in section
+
+
+def test_a_bar_at_zero_is_drawn() -> None:
+    """A measured zero is a visible stroke at 0 in the bar's colour, not an empty slot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from orchestrator.results.html_report import _zero_stubs
+
+    fig, ax = plt.subplots()
+    ax.bar([0.0, 1.0], [0.0, 0.5], 0.4, color="#0072B2")
+    _zero_stubs(ax, [0.0, 1.0], [0.0, 0.5], 0.4, "#0072B2")
+    [stroke] = ax.get_lines()
+    assert list(stroke.get_ydata()) == [0, 0] and list(stroke.get_xdata()) == [-0.2, 0.2]
+    plt.close(fig)
