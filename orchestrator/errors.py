@@ -91,10 +91,15 @@ def sigterm_as_sigint() -> Iterator[list[int]]:
     except ValueError:  # not the main thread: leave signals alone
         yield received
         return
+    # A command starts with Python's own Ctrl-C (KeyboardInterrupt); Ray Tune puts its graceful
+    # stop in place while a sweep runs. A handler left behind by an earlier sweep in the same
+    # process (a notebook, a test session) must not swallow this command's Ctrl-C.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield received
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def _stop_ray() -> None:
