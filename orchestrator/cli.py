@@ -202,7 +202,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     from orchestrator.results import format_persistence, persistence, plot_persistence
 
     if args.plot:  # before the work: a plot that cannot be written is bad input
-        writable_file(args.plot, "--plot", (".png", ".pdf", ".svg"))
+        writable_file(args.plot, "--plot", (".png", ".svg"))
     filters = _where(args.where, args.sweep)
     storage = _lake(args.path)
     if args.check or args.repair:
@@ -227,7 +227,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     else:
         print(format_persistence(table, wide=args.wide))
     if args.plot:  # on stderr when stdout carries CSV or JSON for another tool
-        print(f"plot written to {plot_persistence(storage, args.plot, **filters)}",
+        print(f"plot written to {', '.join(map(str, plot_persistence(storage, args.plot, **filters)))}",
               file=sys.stdout if args.format == "table" else sys.stderr)
     return EXIT_OK
 

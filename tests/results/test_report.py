@@ -32,8 +32,11 @@ def test_persistence_takes_before_and_the_last_safety_step(tmp_path: Path) -> No
 
 def test_plot_is_written(tmp_path: Path) -> None:
     make_lake(tmp_path)
-    out = plot_persistence(tmp_path, tmp_path / "curves.png")
+    [out, *others] = plot_persistence(tmp_path, tmp_path / "curves.png")  # the report's curve figure
+    assert out == tmp_path / "curves.png" and all(o.name.startswith("curves-") for o in others)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    [svg, *_] = plot_persistence(tmp_path, tmp_path / "curves.svg")
+    assert svg.read_text().lstrip().startswith(("<?xml", "<svg"))
 
 
 def test_seeds_are_pooled_per_cell_with_mean_and_range(tmp_path: Path) -> None:
