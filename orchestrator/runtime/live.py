@@ -174,7 +174,9 @@ class StatusTable:
         running = [t for t in trials if t.status == "RUNNING"]
         left = sum(mean for t in trials if t.status == "PENDING") + sum(
             max(0.0, mean - (now - self.started_at.get(t.trial_id, now))) for t in running)
-        return left / max(1, len(running))
+        # Trials differ (a code backdoor trains 5x longer): no sooner than a running stage's own ETA.
+        stages = [eta for t in running if (eta := self.stage_eta(t.trial_id)) is not None]
+        return max([left / max(1, len(running)), *stages])
 
     def render(self, trials: Sequence[Any]) -> str:
         from rich.console import Console
