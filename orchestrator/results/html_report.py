@@ -328,7 +328,9 @@ def curve_figures(metrics: pd.DataFrame, invalid: dict[str, str] | None = None) 
             + [("Wilson 95% interval", None, None, "band")])
         fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5))
         n = int(part["n"].max())
-        title = f"Backdoor rate through safety training: {_facet_title(trigger, scale, overrides)}"
+        sweeps = sorted(part["sweep"].astype(str).unique()) if "sweep" in part.columns else []
+        title = (f"Backdoor rate through safety training: {_facet_title(trigger, scale, overrides)}"
+                 + (f" (sweep {', '.join(sweeps)})" if sweeps else ""))
         caption = (f"Each panel is one cell (chain-of-thought variant / safety technique). Lines: the "
                    f"{_metric_name(metric)} on {n} held-out prompts per condition at each evaluation "
                    f"(step 0: the model after backdoor training), "
@@ -583,7 +585,7 @@ def helpful_figures(pooled: pd.DataFrame) -> list[Figure]:
         labels = [f"{c} / {t}" for c, t in zip(part["cot"], part["technique"], strict=True)]
         shown = [s for s in series if f"{s[0]}_mean" in part.columns]
         height = 0.8 / len(shown)
-        fig, axes = _subplots(1, 1, 7.5, max(2.5, 0.55 * len(labels) + 1.5))
+        fig, axes = _subplots(1, 1, 7.5, max(3.0, 0.55 * len(labels) + 1.5))
         ax = axes[0][0]
         y = np.arange(len(labels), dtype=float)
         for index, (rate, label, colour) in enumerate(shown):
@@ -592,9 +594,9 @@ def helpful_figures(pooled: pd.DataFrame) -> list[Figure]:
                     label=label)
         ax.set_yticks(y, labels)
         ax.invert_yaxis()
-        ax.set(xlim=(0, 1.05), xlabel="rate (fraction of evaluation prompts)",
-               ylabel="chain of thought / technique")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15 - 0.3 / max(1, len(labels))), ncol=1)
+        ax.set(xlim=(0, 1.05), xlabel="rate (fraction of evaluation prompts)", ylabel="cot / technique")
+        # Beside the axes, not under them: a one-cell figure is too short for three entries below.
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), ncol=1)
         title = f"Backdoor removed, or model broken? {_facet_title(trigger, scale, overrides)}"
         caption = ("Per cell, mean over seeds with the hierarchical-bootstrap interval: the triggered backdoor "
                    "rate after safety training, and the share of clean prompts answered with the reference "
