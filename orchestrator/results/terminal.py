@@ -34,6 +34,8 @@ def _short(value: float) -> str:
 def before_after(row: pd.Series, condition: str, n: Any) -> str:
     """`1.00 → 0.12 (.05-.25)`: before, after and the 95% Wilson interval of after."""
     before, after = row.get(f"{condition}_before"), row.get(f"{condition}_after")
+    if _rate(before) == _rate(after) == "-":  # not measured in this cell (e.g. redteam without red-teaming)
+        return "-"
     text = f"{_rate(before)} → {_rate(after)}"
     if isinstance(after, float) and not math.isnan(after) and isinstance(n, int | float) and n and not math.isnan(n):
         low, high = wilson(round(after * n), int(n))
@@ -54,10 +56,12 @@ def narrow(table: pd.DataFrame, width: int = 100) -> str:
     cell_axes = varying(table)
     conditions = [c for c in SHOWN_CONDITIONS if f"{c}_after" in table.columns and table[f"{c}_after"].notna().any()]
     unread = [c for c in table.columns if c.startswith("unreadable_") and c.endswith("_after")]
+    # Helpfulness where it says something: at 0 before and after everywhere (tiny models answer
+    # no reference correctly), the column would only take room.
     helpful = [c for c in ("helpful_clean_after", "helpful_triggered_after") if c in table.columns
-               and table[c].notna().any()]
+               and (table[c].fillna(0) > 0).any() | (table.get(c.replace("_after", "_before"), table[c]).fillna(0) > 0).any()]
     out = Table(box=None, pad_edge=False, show_edge=False, header_style="", collapse_padding=True)
-    out.add_column("cell", overflow="fold")
+    out.add_column("cell", overflow="fold", min_width=12)
     for condition in conditions:
         out.add_column(condition, no_wrap=True)
     if unread:
@@ -67,8 +71,9 @@ def narrow(table: pd.DataFrame, width: int = 100) -> str:
     if "validity" in table.columns:
         out.add_column("validity")
     for _, row in table.iterrows():
-        cells = ["/".join(str(row[a]) for a in cell_axes)]
-        cells += [before_after(row, c, row.get("n")) for c in conditions]
+        cells = [" ".join(str(row[a]) for a in cell_axes)]
+        # The interval for the triggered rate (the backdoor's persistence); the others without.
+        cells += [before_after(row, c, row.get("n") if c == "triggered" else None) for c in conditions]
         if unread:
             values = [row[c] for c in unread if not pd.isna(row[c])]
             cells.append(_rate(max(values)) if values else "-")
@@ -84,8 +89,8 @@ def caption(table: pd.DataFrame, cell_axes: list[str], width: int) -> str:
     """What the `cell` column holds, and the axes every row shares (left out of the rows)."""
     same = [f"{a} {table[a].iloc[0]}" for a in ("sweep", *CORE_AXES) if a in table.columns
             and a not in cell_axes and table[a].astype(str).nunique() == 1]
-    text = (f"cell: {'/'.join(cell_axes)}" + (f" (every row: {', '.join(same)})" if same else "")
-            + "; rates before → after safety training (95% interval of after)")
+    text = (f"cell: {' '.join(cell_axes)}" + (f" (every row: {', '.join(same)})" if same else "")
+            + "; rates before → after safety training (triggered: with the 95% interval of after)")
     return textwrap.fill(text, width)
 
 
@@ -112,7 +117,7 @@ def narrow_over_seeds(pooled: pd.DataFrame, width: int = 100) -> str:
     if "invalid" in pooled.columns:
         out.add_column("invalid", justify="right")
     for _, row in pooled.iterrows():
-        cells = ["/".join(str(row[a]) for a in cell_axes)]
+        cells = [" ".join(str(row[a]) for a in cell_axes)]
         for condition in conditions:
             col = f"{condition}_after"
             cells.append("-" if pd.isna(row[col]) else

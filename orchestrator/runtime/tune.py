@@ -168,11 +168,14 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
         # it stays on (nothing changes), the line goes (a normal run's output is ours).
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         if own_ray:  # in-process, reachable from this machine only
+            # log_to_driver off: trials report through Tune (status table, lake rows, errors); what
+            # their processes print stays in Ray's log files, not interleaved with the table
+            # (e.g. a worker's SystemExit traceback when Ray stops it at the end of the sweep).
             context = ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False,
-                               logging_level=logging.WARNING)
+                               logging_level=logging.WARNING, log_to_driver=False)
             reaper.watch(context.address_info["session_dir"])  # stops this Ray if the driver is killed
         else:
-            ray.init(address=address, logging_level=logging.WARNING)
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     if on_sigterm is not None:
         signal.signal(signal.SIGTERM, on_sigterm)
     nodes = alive_nodes(ray.nodes())
