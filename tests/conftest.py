@@ -44,8 +44,10 @@ def ray_local() -> Iterator[None]:
     import ray
 
     # Loopback only: a test never opens a port on the machine's network address.
+    # As sweeps start their own Ray: trial processes' output stays in Ray's log files (a W&B
+    # actor's late warning would otherwise land in another test's captured stderr).
     ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False, num_cpus=2,
-             logging_level="WARNING")
+             logging_level="WARNING", log_to_driver=False)
     yield
     ray.shutdown()
 
