@@ -24,6 +24,7 @@ from orchestrator.boundary import yaml_size_problem
 from orchestrator.catalog import find_sweep
 from orchestrator.cells import filter_spec
 from orchestrator.config import (
+    SWEEPABLE_SECTIONS,
     AdversarialSettings,
     ConfigError,
     DataSettings,
@@ -43,6 +44,7 @@ from orchestrator.models import MODEL_SOURCES
 from orchestrator.models.sources import SMOLLM2_GENERATOR, model_path_problem
 from orchestrator.registry import Registry
 from orchestrator.safety import REDTEAMERS, TECHNIQUES
+from orchestrator.safety.techniques import training_methods
 
 DATA_FILE_FIELDS = ("backdoor_path", "hhh_path")
 MAX_SPEC_BYTES = 1 << 20  # a sweep spec is a page of YAML; 1 MiB is far beyond any real one
@@ -210,7 +212,7 @@ def parse_sweep(raw: Any, source: str = "<spec>", *, check_model_paths: bool = T
         raise ConfigError(message) from None
     import_plugins(spec, source)
     _check_names(spec, source)
-    for section in CHECKED_SECTIONS:
+    for section in SWEEPABLE_SECTIONS:
         _check_section(getattr(spec, section), f"{source}: field `{section}.", check_model_paths)
     if check_model_paths:
         for name, model in spec.models.items():
@@ -257,11 +259,6 @@ def _check_cells(spec: SweepSpec, source: str) -> None:
                 f"(it has no prompts for a generator model to answer; a small generator writes no usable "
                 f"code); use 'template' for it (e.g. per_trigger: {{{trial.trigger}: {{data.generator: "
                 f"template}}}}), or 'model' with: {able or 'no registered trigger'}")
-
-
-# Settings sections whose names (optimizers, techniques, generators, extra evaluations) and
-# models (generator models, reward models) are checked.
-CHECKED_SECTIONS = ("data", "backdoor", "safety", "rl", "adversarial", "eval")
 
 
 def _overrides(spec: SweepSpec) -> Iterator[tuple[str, str, Any]]:
@@ -319,12 +316,12 @@ def _section_problems(settings: BaseModel, check_model_paths: bool) -> Iterator[
         if settings.lr_scheduler not in _schedulers():
             yield "lr_scheduler", _unknown("lr_scheduler", settings.lr_scheduler, _schedulers())
     if isinstance(settings, AdversarialSettings):
-        if settings.base == "adversarial":
-            bases = ", ".join(name for name in TECHNIQUES.names() if name != "adversarial")
-            yield "base", ("'adversarial' cannot be its own base: it would red-team again instead of "
-                           f"training, forever; name the technique that trains on the mixed data: {bases}")
-        elif settings.base not in TECHNIQUES:
+        if settings.base not in TECHNIQUES:
             yield "base", TECHNIQUES.unknown(settings.base)
+        elif _red_teams(settings.base):
+            bases = ", ".join(name for name in TECHNIQUES.names() if not _red_teams(name))
+            yield "base", (f"{settings.base!r} cannot be its own base: it would red-team again instead of "
+                           f"training, forever; name the technique that trains on the mixed data: {bases}")
         if settings.generator != "auto" and settings.generator not in REDTEAMERS:
             yield "generator", REDTEAMERS.unknown(settings.generator) + " (or auto)"
     if isinstance(settings, AdversarialSettings | DataSettings):
@@ -346,6 +343,13 @@ def _section_problems(settings: BaseModel, check_model_paths: bool) -> Iterator[
             yield "reward_model.path", problem
 
 
+def _red_teams(technique: str) -> bool:
+    """Whether a technique reads the red-team search's settings (AdversarialSettings) among its
+    `sections`: it searches before it trains, so it cannot be the technique that trains."""
+    return any(SweepSpec.model_fields[section].annotation is AdversarialSettings
+               for section in TECHNIQUES.get(technique).sections if section in SWEEPABLE_SECTIONS)
+
+
 def _check_section(settings: BaseModel, prefix: str, check_model_paths: bool) -> None:
     for field, problem in _section_problems(settings, check_model_paths):
         raise ConfigError(f"{prefix}{field}`: {problem}")
@@ -360,8 +364,7 @@ def _check_batches(spec: SweepSpec, source: str) -> None:
         training = trial.model.training
         if not training.distributed:
             continue
-        uses_rl = trial.technique == "rl" or (trial.technique == "adversarial" and trial.adversarial.base == "rl")
-        if uses_rl:
+        if "grpo" in (training_methods(trial) or ()):  # GRPO steps take `rl.batch_size` completions
             try:
                 micro, _ = training.split(trial.rl.batch_size, 1)
             except ValueError as err:
@@ -448,6 +451,12 @@ def _check_names(spec: SweepSpec, source: str) -> None:
         for value in values:
             if value not in registry:
                 raise ConfigError(f"{source}: field `{field}`: {registry.unknown(value)}")
+    for technique in spec.values("technique"):  # what its stage key and the planner read
+        for section in TECHNIQUES.get(technique).sections:
+            if section not in SWEEPABLE_SECTIONS:
+                raise ConfigError(f"{source}: field `axes.technique`: technique {technique!r} declares the "
+                                  f"section {section!r} in its `sections`, which is not a settings section "
+                                  f"({', '.join(SWEEPABLE_SECTIONS)})")
     for scale in spec.values("scale"):
         if scale not in spec.models:
             raise ConfigError(

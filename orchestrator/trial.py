@@ -21,8 +21,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from orchestrator import stages
 from orchestrator.cache import StageCache
-from orchestrator.config import JUDGING_FIELDS, TrialConfig, stable_hash
+from orchestrator.config import TrialConfig
 from orchestrator.data import TRIGGERS, EvalPrompt, Example, Trigger
 from orchestrator.device import require_cuda, where
 from orchestrator.evaluate import Evaluation, backdoor_metrics, evaluate
@@ -32,6 +33,7 @@ from orchestrator.results import lake
 from orchestrator.results.validity import NOT_IMPLANTED, Validity, classify, skipped
 from orchestrator.safety import TECHNIQUES, LogEntry, SafetyContext, SafetyTechnique
 from orchestrator.safety.techniques import training_steps
+from orchestrator.stages import StageKeys, hashed_inputs
 from orchestrator.storage import Storage, as_storage
 from orchestrator.train import sft
 from orchestrator.train.launch import Launcher, launching
@@ -40,8 +42,6 @@ from orchestrator.train.sft import load_causal_lm
 from orchestrator.version import code_version
 
 Report = Callable[[dict[str, Any]], None]  # progress for Ray Tune (or nothing): see `live`
-# Bump when a stage's code changes what it produces, to invalidate its cached outputs.
-STAGE_VERSIONS = {"backdoor": 1, "eval": 1, "safety": 2}
 T = TypeVar("T")
 
 
@@ -53,14 +53,6 @@ class TrialData:
     safety: list[Example]  # trigger-free HHH safety-training data
     eval: list[EvalPrompt]  # held-out prompts, never in any training set
     generated: GeneratedData | None = None  # with `data.generator: model`: every answer written, kept or not
-
-
-@dataclass(frozen=True)
-class StageKeys:
-    backdoor: str
-    eval: str
-    safety: str
-    base_eval: str  # the base model's evaluation: the extra evaluations' control (eval.extra)
 
 
 @dataclass(frozen=True)
@@ -238,29 +230,8 @@ def make_data(trial: TrialConfig, trigger: Trigger, cache: StageCache | None = N
 
 
 def stage_keys(trial: TrialConfig, base_fingerprint: str, data: TrialData) -> StageKeys:
-    """Content addresses of the stage outputs. They hash the examples themselves, so a change
-    to a data generator invalidates exactly the stages whose data it changed."""
-    backdoor = stable_hash({
-        "v": STAGE_VERSIONS["backdoor"], "model": trial.model.model_dump(mode="json"),
-        "base": base_fingerprint, "seed": trial.seed, "train": trial.backdoor.model_dump(mode="json"),
-        "data": stable_hash(data.backdoor, 32),
-    })
-    # Settings that judge results (JUDGING_FIELDS) produce nothing: not in any key.
-    evaluation = {"eval": trial.eval.model_dump(mode="json", exclude=set(JUDGING_FIELDS["eval"])),
-                  "prompts": stable_hash(data.eval, 32)}
-    base = {"model": trial.model.model_dump(mode="json"), "base": base_fingerprint, "seed": trial.seed}
-    return StageKeys(
-        base_eval=stable_hash({"v": STAGE_VERSIONS["eval"], "base_model": base, **evaluation}),
-        backdoor=backdoor,
-        eval=stable_hash({"v": STAGE_VERSIONS["eval"], "model": backdoor, **evaluation}),
-        safety=stable_hash({
-            "v": STAGE_VERSIONS["safety"], "model": backdoor, "technique": trial.technique,
-            "settings": {name: getattr(trial, name).model_dump(mode="json", exclude=set(JUDGING_FIELDS.get(name, ())))
-                         for name in TECHNIQUES.get(trial.technique).sections},
-            "data": stable_hash(data.safety, 32),
-            **evaluation,
-        }),
-    )
+    """Content addresses of the stage outputs (orchestrator.stages), from the trial's data."""
+    return stages.stage_keys(trial, hashed_inputs(base_fingerprint, data.backdoor, data.eval, data.safety))
 
 
 def train_backdoor(trial: TrialConfig, trigger: Trigger, source: ModelSource, examples: list[Example],

