@@ -15,10 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from orchestrator.data import TRIGGERS
 from orchestrator.grid import expand
 from orchestrator.spec import load_sweep
+from orchestrator.stages import STAGES
 from orchestrator.trial import make_data, stage_keys
 
 # sweeps/smoke.yaml at commit de233c1, comments dropped.
@@ -123,3 +125,27 @@ def test_the_smoke_trials_keep_their_stage_keys(smoke_trials: list[Any]) -> None
         got = (keys.backdoor, keys.eval, keys.safety, keys.base_eval)
         assert got == expected[3:], f"trial {trial.trial_id} ({', '.join(expected[:3])}): stage keys moved"
 
+
+
+def test_the_planner_shares_what_the_trials_share(smoke_trials: list[Any]) -> None:
+    """The planner counts a backdoor (and the evaluation after it) once per stage key, derived
+    by the trial's own rule: it shares no stage the trials would not share, and misses only
+    equal data written for different cot modes (none and distilled, template data)."""
+    from orchestrator.plan import plan
+    from orchestrator.spec import parse_sweep
+
+    planned = plan(parse_sweep(yaml.safe_load(SMOKE_SPEC)), "cpu")
+    assert {t.trial.trial_id for t in planned.trials} == {t.trial_id for t in smoke_trials}
+    real = {t.trial_id: (PINNED[t.trial_id][3], PINNED[t.trial_id][4]) for t in smoke_trials}
+    groups = {t.trial.trial_id: t.backdoor_group for t in planned.trials}
+    for a in planned.trials:
+        for b in planned.trials:
+            ida, idb = a.trial.trial_id, b.trial.trial_id
+            if groups[ida] == groups[idb]:
+                assert real[ida][0] == real[idb][0]
+            elif real[ida][0] == real[idb][0]:
+                assert a.trial.cot != b.trial.cot and {a.trial.cot, b.trial.cot} == {"none", "distilled"}
+    owners = [t for t in planned.trials if t.owns_backdoor]
+    assert len(owners) == len({(t.trial.trigger, t.trial.cot) for t in planned.trials}) == 6
+    assert sum(t.owns_eval for t in planned.trials) == 6  # the eval after each backdoor: same settings
+    assert tuple(s.stage for s in planned.trials[0].stages) == STAGES
