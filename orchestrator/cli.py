@@ -519,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print each finding (rule, CWE, line, code) and each unreadable answer")
     score.set_defaults(func=cmd_score)
 
-    from orchestrator import plan as planning  # light: config and grid only
+    from orchestrator import plan as planning  # light: no deep-learning library (tests/test_import_budget.py)
 
     planner = sub.add_parser("plan", help="size a sweep: GPU-hours, memory per GPU, wall time (starts nothing)")
     planner.add_argument("sweep")
