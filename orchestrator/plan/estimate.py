@@ -212,7 +212,8 @@ def plan_trial(trial: TrialConfig, assumptions: Assumptions, source: str = "<spe
                             * trial.backdoor.max_length)
     safety_tokens = sum(c.train_tokens for c in costs)
     rollouts = sum(c.rollout_tokens for c in costs)
-    conditions = eval_conditions(trial.trigger) or DEFAULT_CONDITIONS
+    declared = eval_conditions(trial.trigger)
+    conditions = DEFAULT_CONDITIONS if declared is None else declared
     per_eval = float(trial.data.n_eval * conditions * trial.eval.max_new_tokens)
     safety_evals = sum(math.ceil(c.steps / c.eval_every) for c in costs) + 1
     safety_generated = per_eval * safety_evals
