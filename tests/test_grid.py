@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.cli import main
 from orchestrator.config import resolve_trial
-from orchestrator.grid import cells, expand, param_space
+from orchestrator.grid import cells, expand, param_space, resolve_grid
 from orchestrator.spec import load_sweep
 
 
@@ -69,3 +69,21 @@ def test_cells_without_ray_are_the_trials_tune_expands(sweep: str) -> None:
     spec = load_sweep(Path(__file__).resolve().parent.parent / "sweeps" / sweep)
     plain = [resolve_trial(spec, cell).trial_id for cell in cells(spec)]
     assert sorted(plain) == sorted(t.trial_id for t in expand(spec)) and len(set(plain)) == len(plain)
+
+
+def test_each_cell_is_resolved_once_and_found_by_its_axes(write_spec: Any, smoke_raw: dict[str, Any]) -> None:
+    """A sweep looks each trial up by the axes Tune hands it (`Grid.trial`): the same trial,
+    with the same id, as resolving the cell again; whatever the order of the axes."""
+    from ray.tune.search.variant_generator import generate_variants
+
+    first = dict(smoke_raw["axes"])
+    smoke_raw["axes"] = [first, {**first, "cot": ["distilled"], "seed": [1], "safety.lr": [1e-3, 3e-4]}]
+    spec = load_sweep(write_spec(smoke_raw))
+    grid = resolve_grid(spec)
+    assert grid.trials == expand(spec) and len(grid.by_cell) == len(grid.trials) == 5
+    for index, (_, config) in enumerate(generate_variants(param_space(spec))):
+        axes = dict(config["axes"])
+        assert grid.trial(axes) is grid.trials[index]
+        assert grid.trial(dict(reversed(list(axes.items())))).trial_id == resolve_trial(spec, axes).trial_id
+    with pytest.raises(KeyError):
+        grid.trial({**axes, "seed": 7})

@@ -111,7 +111,9 @@ class RayTrainLauncher:
 
     def _fit(self, model: Any, tokenizer: Any, lora: LoraSpec | None, job: dict[str, Any]) -> LaunchResult:
         from ray.train import RunConfig, ScalingConfig
-        from ray.train.torch import TorchConfig, TorchTrainer
+        from ray.train.torch import TorchTrainer
+
+        from orchestrator.runtime.rank_device import RankCheckedTorchConfig, rank_refusal
 
         run = f"{self.name}-{uuid.uuid4().hex[:8]}"
         start = self.local / run / "start"
@@ -129,7 +131,8 @@ class RayTrainLauncher:
         }
         trainer = TorchTrainer(
             train_loop_per_worker, train_loop_config=config,
-            torch_config=TorchConfig(backend="nccl" if on_gpu else "gloo"),
+            torch_config=RankCheckedTorchConfig(backend="nccl" if on_gpu else "gloo",
+                                                gpus_per_worker=self.resources.gpus_per_worker),
             scaling_config=ScalingConfig(
                 num_workers=self.resources.workers, use_gpu=on_gpu,
                 resources_per_worker={"CPU": self.resources.cpus_per_worker,
@@ -138,7 +141,13 @@ class RayTrainLauncher:
             run_config=RunConfig(name=run, storage_path=self.scratch.child("ray-train")),
         )
         started = time.perf_counter()
-        result = trainer.fit()
+        try:
+            result = trainer.fit()
+        except Exception as err:  # a rank on a node without usable CUDA: its refusal, in one line
+            refusal = rank_refusal(err)
+            if refusal is None:
+                raise
+            raise refusal from None
         if result.checkpoint is None:
             raise RuntimeError(f"Ray Train run {run} reported no checkpoint (error: {result.error})")
         if self.scratch.is_local:

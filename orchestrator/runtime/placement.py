@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config import NodeType, TrialConfig
+from orchestrator.storage import Storage
 
 log = logging.getLogger(__name__)
 # A node type with no limit (max_count -1) is counted as this many nodes: enough for any trial.
@@ -91,6 +92,19 @@ def _bootstrap_node_types(path: Path = BOOTSTRAP_CONFIG) -> list[tuple[float, fl
     return [(float(t.get("resources", {}).get("CPU", 0)), float(t.get("resources", {}).get("GPU", 0)),
              int(t.get("max_workers", config.get("max_workers", 0))))
             for name, t in (config.get("available_node_types") or {}).items() if name != head]
+
+
+def check_storage(storage: Storage, nodes: Sequence[NodeCapacity], launchable: Sequence[NodeCapacity],
+                  shared_fs: bool) -> None:
+    """Raise PlacementError for a local folder on a cluster of several nodes (alive, or that the
+    autoscaler may add) unless `shared_fs` says it is one filesystem mounted on every node:
+    else each node would write its own lake and stage cache."""
+    if storage.is_local and (len(nodes) > 1 or launchable) and not shared_fs:
+        raise PlacementError(
+            f"--storage {storage}: a local folder, but the Ray cluster has {len(nodes)} node(s)"
+            f"{' and may add more' if launchable else ''}: each node would write its own lake and "
+            "stage cache. Use --storage s3://bucket/prefix, or pass --shared-fs if this folder is "
+            "one shared filesystem (NFS, EFS, Lustre) mounted at the same path on every node.")
 
 
 def _fits(need: dict[str, float], node: NodeCapacity) -> bool:

