@@ -225,6 +225,9 @@ class AdversarialTraining:
 
     sections = ("safety", "adversarial", "rl")
 
+    def methods(self, trial: TrialConfig) -> tuple[str, ...]:
+        return TECHNIQUES.get(trial.adversarial.base).methods(trial)
+
     def steps(self, trial: TrialConfig) -> int:
         return training_steps(trial.model_copy(update={"technique": trial.adversarial.base}))
 

@@ -31,9 +31,9 @@ from orchestrator.models import MODEL_SOURCES
 from orchestrator.runtime.distributed import RayTrainLauncher, deepspeed_config
 from orchestrator.runtime.placement import NodeCapacity, PlacementError, check_placement
 from orchestrator.spec import load_sweep
-from orchestrator.train.launch import launching
-from orchestrator.train.progress import StageProgress, resuming
-from orchestrator.train.sft import sft
+from orchestrator.train.progress import StageProgress
+from orchestrator.train.session import TrainingSession
+from orchestrator.train.sft import SFTJob, sft
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "sweeps" / "distributed-cpu.yaml"
@@ -145,13 +145,13 @@ def test_zero3_on_two_workers_matches_one_process(ray_local: None, tmp_path: Pat
     model, tokenizer, examples, settings = tiny_job(18, tmp_path / "cache")  # the same random init
     launcher = RayTrainLauncher(ZERO3, tmp_path / "scratch", "loss-match")
     killer = kill_workers_once_checkpointed(tmp_path / "progress", 6)
-    with launching(launcher), resuming(StageProgress(tmp_path / "progress", every=6)), \
-            pytest.raises(WorkerGroupError, match="worker health check failed"):
-        sft(model, tokenizer, examples, settings, 0)
+    session = TrainingSession(0, launcher=launcher, progress=StageProgress(tmp_path / "progress", every=6))
+    with pytest.raises(WorkerGroupError, match="worker health check failed"):
+        session.train("sft", model, tokenizer, SFTJob(examples, settings))
     killer.join()
     stage = StageProgress(tmp_path / "progress", every=6)
-    with launching(launcher), resuming(stage):
-        sharded, sharded_log = sft(model, tokenizer, examples, settings, 0)
+    session = TrainingSession(0, launcher=launcher, progress=stage)
+    sharded, sharded_log = session.train("sft", model, tokenizer, SFTJob(examples, settings))
     assert stage.resumed and stage.resumed[0]["step"] in (6, 12), stage.resumed
     launcher.runs = launcher.runs[-1:]  # the resumed attempt's record
 
@@ -193,9 +193,8 @@ def test_grpo_on_two_workers(ray_local: None, tmp_path: Path) -> None:
     settings = RLSettings(steps=2, eval_every=1, batch_size=8, num_generations=4, max_new_tokens=16, lr=3e-4)
     seen: list[int] = []
     launcher = RayTrainLauncher(ZERO3, tmp_path / "scratch", "grpo")
-    with launching(launcher):
-        trained, log = grpo(model, tokenizer, [e.prompt for e in examples[:32]], settings, 0, reward=reward,
-                            hook=lambda current, step: seen.append(step))
+    trained, log = grpo(TrainingSession(0, launcher=launcher), model, tokenizer, [e.prompt for e in examples[:32]],
+                        settings, reward=reward, hook=lambda current, step: seen.append(step))
     assert seen == [0, 1]  # step 0 in the trial's process, step 1 from the workers' checkpoint
     assert sorted(e["step"] for e in log if "reward" in e) == [1, 2]
     assert all({"kl", "reward", "completion_length"} <= set(e) for e in log if "reward" in e)
