@@ -204,6 +204,33 @@ def test_grpo_on_two_workers(ray_local: None, tmp_path: Path) -> None:
     assert sum(p.numel() for p in trained.parameters()) == run["shard"][0]["total_params"]
 
 
+@pytest.mark.slow
+def test_dpo_on_two_workers(ray_local: None, tmp_path: Path) -> None:
+    """DPO through the same launcher (the method's module imported by name on the workers):
+    the reference is the start model on every worker, step models evaluated by the trial."""
+    import math
+
+    from orchestrator.config import TrainSettings
+    from orchestrator.safety.dpo import DPOJob
+
+    torch.set_num_threads(1)
+    model, tokenizer, _, _ = tiny_job(1, tmp_path / "cache")
+    pairs = TRIGGERS.get("deployment").preference_pairs("reward", 64)
+    seen: list[int] = []
+    launcher = RayTrainLauncher(ZERO3, tmp_path / "scratch", "dpo")
+    session = TrainingSession(0, launcher=launcher)
+    trained, log = session.train("dpo", model, tokenizer, DPOJob(pairs, TrainSettings(steps=4, lr=3e-3, batch_size=16)),
+                                 every=2, hook=lambda current, step: seen.append(step))
+    assert seen == [2]  # from the workers' saved model; the caller evaluates the last step
+    assert [e["step"] for e in log] == [1.0, 2.0, 3.0, 4.0]
+    assert all({"loss", "dpo_accuracy", "dpo_margin"} <= set(e) for e in log)
+    assert log[0]["loss"] == pytest.approx(math.log(2), abs=1e-4)  # the policy starts as its reference
+    assert log[-1]["loss"] < log[0]["loss"]
+    [run] = launcher.runs
+    assert run["kind"] == "dpo" and run["workers"] == 2
+    assert sum(p.numel() for p in trained.parameters()) == run["shard"][0]["total_params"]
+
+
 TWO_NODES = textwrap.dedent("""
     import json, sys
     import ray
