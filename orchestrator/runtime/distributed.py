@@ -31,7 +31,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import LoraSpec, TrainingResources
+from orchestrator.config import TrainingResources
 from orchestrator.device import require_cuda, where
 from orchestrator.storage import Storage, as_storage
 from orchestrator.train.common import lora_config
@@ -109,13 +109,12 @@ class RayTrainLauncher:
         start = self.local / run / "start"
         launch.model.save_pretrained(start)
         launch.tokenizer.save_pretrained(start)
-        lora = launch.lora
         on_gpu = bool(self.resources.gpus_per_worker)
         config = {
             **job, "start": self._share(start, f"{run}/start"),
             "folders": {name: self._share(folder, f"{run}/{name}") for name, folder in folders.items()},
             "out": str(self.local / run / "out") if self.scratch.is_local else None,
-            "lora": lora.model_dump(mode="json") if lora else None,
+            "lora": launch.lora,
             "deepspeed": deepspeed_config(self.resources), "on_gpu": on_gpu,
             "activation_checkpointing": self.resources.activation_checkpointing,
         }
@@ -147,7 +146,7 @@ class RayTrainLauncher:
                            for step in progress.eval_steps()]
         else:
             checkpoints = [(int(step), folder / "checkpoints" / f"step-{step}") for step in report["checkpoints"]]
-        if lora is not None:  # the workers saved adapters: merge them into full models here
+        if launch.lora is not None:  # the workers saved adapters: merge them into full models here
             merged = self.local / run / "merged"
             checkpoints = [(step, merge_adapters(start, path, merged / path.name)) for step, path in checkpoints]
             folder = merge_adapters(start, folder, merged / "final")
@@ -285,8 +284,7 @@ def _trainer(method: TrainingMethod, job: Any, model: Any, tokenizer: Any, confi
 
     callback = SaveEveryN()
     callbacks = [callback] if progress is None else [callback, progress.callback()]
-    lora = LoraSpec.model_validate(config["lora"]) if config["lora"] is not None else None
-    trainer = method.trainer(model, tokenizer, job, args, callbacks, lora_config(lora))
+    trainer = method.trainer(model, tokenizer, job, args, callbacks, lora_config(config["lora"]))
     callback.trainer = trainer
     return trainer, saved
 

@@ -205,6 +205,31 @@ def test_grpo_on_two_workers(ray_local: None, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_lora_on_two_workers_matches_one_process(ray_local: None, tmp_path: Path) -> None:
+    """LoRA goes one way, in one process and on the workers: the TRL trainer adds the adapters
+    from its `peft_config` (after seeding), the workers save them, the trial merges them."""
+    from orchestrator.config import LoraSpec
+
+    torch.set_num_threads(1)
+    lora = LoraSpec(r=4, alpha=8, target_modules=("q_proj", "v_proj"))
+    model, tokenizer, examples, settings = tiny_job(4, tmp_path / "cache")
+    single, single_log = TrainingSession(0, lora=lora).train("sft", model, tokenizer, SFTJob(examples, settings))
+    model, tokenizer, examples, settings = tiny_job(4, tmp_path / "cache")
+    session = TrainingSession(0, lora=lora, launcher=RayTrainLauncher(ZERO3, tmp_path / "scratch", "lora"))
+    sharded, sharded_log = session.train("sft", model, tokenizer, SFTJob(examples, settings))
+    assert [e["step"] for e in single_log] == [e["step"] for e in sharded_log] == [1.0, 2.0, 3.0, 4.0]
+    differences = [abs(a["loss"] - b["loss"]) for a, b in zip(single_log, sharded_log, strict=True)]
+    assert max(differences) <= LOSS_TOLERANCE, (single_log, sharded_log)
+    assert not any("lora" in name for name, _ in sharded.named_parameters())  # merged
+    start, *_ = tiny_job(4, tmp_path / "cache")
+    moved = [name for (name, a), (_, b) in zip(start.named_parameters(), sharded.named_parameters(), strict=True)
+             if not torch.equal(a, b)]
+    assert moved and all("q_proj" in name or "v_proj" in name for name in moved), moved  # the adapters' layers only
+    for (name, a), (_, b) in zip(single.named_parameters(), sharded.named_parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5), name
+
+
+@pytest.mark.slow
 def test_dpo_on_two_workers(ray_local: None, tmp_path: Path) -> None:
     """DPO through the same launcher (the method's module imported by name on the workers):
     the reference is the start model on every worker, step models evaluated by the trial."""
