@@ -230,30 +230,29 @@ def test_lora_on_two_workers_matches_one_process(ray_local: None, tmp_path: Path
 
 
 @pytest.mark.slow
-def test_dpo_on_two_workers(ray_local: None, tmp_path: Path) -> None:
-    """DPO through the same launcher (the method's module imported by name on the workers):
-    the reference is the start model on every worker, step models evaluated by the trial."""
+def test_a_dpo_trial_on_two_workers(ray_local: None, tmp_path: Path) -> None:
+    """`technique: dpo` on the 2-worker ZeRO-3 scale: both stages run on Ray Train (the DPO
+    method's module imported by name on the workers, its reference the start model there), the
+    trial evaluates the step models the workers saved."""
     import math
 
-    from orchestrator.config import TrainSettings
-    from orchestrator.safety.dpo import DPOJob
+    from orchestrator.results import load
+    from orchestrator.trial import run_trial
 
     torch.set_num_threads(1)
-    model, tokenizer, _, _ = tiny_job(1, tmp_path / "cache")
-    pairs = TRIGGERS.get("deployment").preference_pairs("reward", 64)
-    seen: list[int] = []
-    launcher = RayTrainLauncher(ZERO3, tmp_path / "scratch", "dpo")
-    session = TrainingSession(0, launcher=launcher)
-    trained, log = session.train("dpo", model, tokenizer, DPOJob(pairs, TrainSettings(steps=4, lr=3e-3, batch_size=16)),
-                                 every=2, hook=lambda current, step: seen.append(step))
-    assert seen == [2]  # from the workers' saved model; the caller evaluates the last step
-    assert [e["step"] for e in log] == [1.0, 2.0, 3.0, 4.0]
-    assert all({"loss", "dpo_accuracy", "dpo_margin"} <= set(e) for e in log)
-    assert log[0]["loss"] == pytest.approx(math.log(2), abs=1e-4)  # the policy starts as its reference
-    assert log[-1]["loss"] < log[0]["loss"]
-    [run] = launcher.runs
-    assert run["kind"] == "dpo" and run["workers"] == 2
-    assert sum(p.numel() for p in trained.parameters()) == run["shard"][0]["total_params"]
+    spec = edited(tmp_path, {"axes.technique": ["dpo"], "backdoor.steps": 10, "safety.steps": 4,
+                             "safety.eval_every": 2, "data.n_eval": 8})
+    [trial] = expand(load_sweep(spec))
+    launcher = RayTrainLauncher(trial.model.training, tmp_path / "scratch", trial.trial_id)
+    assert run_trial(trial, tmp_path / "lake", launcher=launcher).status == "completed"
+    assert [run["kind"] for run in launcher.runs] == ["sft", "dpo"]
+    assert all(run["workers"] == 2 and run["zero_stage"] == 3 for run in launcher.runs)
+    metrics = load(tmp_path / "lake", "metrics", stage="safety")
+    assert sorted(set(metrics[metrics["metric"] == "backdoor_rate"]["step"])) == [2, 4]
+    for metric in ("train_loss", "dpo_accuracy", "dpo_margin"):
+        assert sorted(metrics[metrics["metric"] == metric]["step"]) == [1, 2, 3, 4], metric
+    loss = metrics[metrics["metric"] == "train_loss"].sort_values("step")["value"].tolist()
+    assert loss[0] == pytest.approx(math.log(2), abs=1e-4)  # the policy starts as its reference
 
 
 TWO_NODES = textwrap.dedent("""
