@@ -30,6 +30,8 @@ from orchestrator.train.progress import RunProgress, StageProgress
 
 @dataclass(frozen=True)
 class TrainingSession:
+    """What every training run of one stage shares; made by the trial, passed explicitly."""
+
     seed: int
     lora: LoraSpec | None = None  # LoRA adapters to train (merged afterwards); None: all weights
     launcher: Launcher | None = None  # None: in this process
@@ -52,6 +54,8 @@ class TrainingSession:
 
 @dataclass(frozen=True)
 class TrainingRun:
+    """One training run of a session, from `TrainingSession.start`."""
+
     session: TrainingSession
     name: str  # the method's registered name
     method: TrainingMethod
