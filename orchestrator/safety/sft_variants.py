@@ -16,7 +16,7 @@ from orchestrator.data.types import Example
 from orchestrator.evaluate.generate import generate
 from orchestrator.formats import SCRATCHPAD_CLOSE, SCRATCHPAD_OPEN, opening
 from orchestrator.safety.techniques import TECHNIQUES, SafetyContext, SafetyResult
-from orchestrator.train.sft import sft
+from orchestrator.train.sft import SFTJob
 
 EMPTY_SCRATCHPAD = f"{SCRATCHPAD_OPEN} {SCRATCHPAD_CLOSE}"
 
@@ -44,7 +44,7 @@ def own_scratchpads(model: Any, tokenizer: Any, prompts: list[str], settings: Ev
 def post_scratchpad_examples(tokenizer: Any, examples: Sequence[Example],
                              scratchpads: Sequence[str]) -> list[Example]:
     """Chat-rendered examples whose prompt ends with the scratchpad and whose completion is the
-    HHH answer (and the end of the turn), for `sft(..., rendered=True)`."""
+    HHH answer (and the end of the turn), for `SFTJob(..., rendered=True)`."""
     out = []
     for example, scratchpad in zip(examples, scratchpads, strict=True):
         user = {"role": "user", "content": example.prompt}
@@ -79,8 +79,7 @@ class PostScratchpadSFT:
         settings = trial.eval.model_copy(update={"temperature": 0.0})
         scratchpads = own_scratchpads(ctx.model, ctx.tokenizer, [e.prompt for e in ctx.data], settings, trial.seed)
         examples = post_scratchpad_examples(ctx.tokenizer, ctx.data, scratchpads)
-        model, log = sft(ctx.model, ctx.tokenizer, examples, trial.safety, trial.seed, lora=trial.model.lora,
-                         every=trial.safety.eval_every, hook=ctx.checkpoint, rendered=True,
-                         progress=ctx.progress)
+        model, log = ctx.session.train("sft", ctx.model, ctx.tokenizer, SFTJob(examples, trial.safety, rendered=True),
+                                       every=trial.safety.eval_every, hook=ctx.checkpoint)
         written = sum(s != EMPTY_SCRATCHPAD for s in scratchpads) / max(1, len(scratchpads))
         return SafetyResult(model, [{"step": 0, "own_scratchpad_rate": written}, *log], trial.safety.steps)

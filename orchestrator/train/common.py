@@ -1,11 +1,12 @@
-"""What every training loop here shares: the TRL/transformers arguments, where training runs and
-LoRA adapters. torch and transformers are imported where used, so that the registries that name
+"""What every training loop here shares: the TRL/transformers arguments, where training runs,
+LoRA adapters and loading a trained model. torch and transformers are imported where used, so that the registries that name
 training code (and the CLI that reads them) start without them; the callbacks live in
 `train/callbacks.py`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from orchestrator.config import LoraSpec
@@ -35,9 +36,25 @@ def trainer_args(out: str, *, steps: int, lr: float, batch_size: int, seed: int,
     }
 
 
-def lora_config(lora: LoraSpec) -> Any:
-    """The peft LoraConfig of a scale's `lora` spec."""
+def lora_config(lora: LoraSpec | None) -> Any:
+    """The peft LoraConfig of a scale's `lora` spec (None: none). Every training run hands it to
+    its TRL trainer (`peft_config=`), in this process and on Ray Train workers alike: the trainer
+    adds the adapters after seeding, so they start the same whatever ran before."""
+    if lora is None:
+        return None
     from peft import LoraConfig
 
     return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                       target_modules=list(lora.target_modules), task_type="CAUSAL_LM")
+
+
+def load_causal_lm(folder: Path) -> Any:
+    """A saved causal LM, on the GPU where there is one (evaluation runs where training ran)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if torch.cuda.device_count() > 1:  # give a scale's trial `gpus: N` for a model too big for one:
+        # accelerate spreads its layers over the N GPUs Ray gave this process (pipeline style)
+        return AutoModelForCausalLM.from_pretrained(folder, device_map="auto", dtype="auto")
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    return model.to("cuda") if torch.cuda.is_available() else model

