@@ -45,9 +45,9 @@ class GRPOPlugin(_Technique):
         return trial.rl.steps
 
 
-class DPOPlugin(_Technique):
+class ORPOPlugin(_Technique):
     def methods(self, trial: TrialConfig) -> tuple[str, ...]:
-        return ("dpo",)
+        return ("orpo",)  # a training method the planner has no cost model for
 
 
 class Undeclared(_Technique):
@@ -98,17 +98,26 @@ def test_a_plugin_that_trains_with_grpo_is_costed_as_rl(smoke_raw: dict[str, Any
 
 
 def test_an_unknown_method_is_costed_as_sft_and_said(smoke_raw: dict[str, Any], write_spec: Any) -> None:
-    TECHNIQUES.register("test-dpo")(DPOPlugin)
+    TECHNIQUES.register("test-orpo")(ORPOPlugin)
     TECHNIQUES.register("test-undeclared")(Undeclared)
-    p = _planned(write_spec, smoke_raw, ["sft", "test-dpo", "test-undeclared"])
+    p = _planned(write_spec, smoke_raw, ["sft", "test-orpo", "test-undeclared"])
     sft = _by(p, technique="sft", cot="cot").stage("safety")
-    assert _by(p, technique="test-dpo", cot="cot").stage("safety") == sft
+    assert _by(p, technique="test-orpo", cot="cot").stage("safety") == sft
     assert _by(p, technique="test-undeclared", cot="cot").stage("safety") == sft
     text = format_plan(p)
-    assert ("warning: technique 'test-dpo' trains with 'dpo', which the planner has no cost model for: "
+    assert ("warning: technique 'test-orpo' trains with 'orpo', which the planner has no cost model for: "
             "costed as sft on the `safety` settings") in text
     assert "warning: technique 'test-undeclared' declares no training methods" in text
-    assert text.count("warning: technique 'test-dpo'") == 1  # once, however many trials
+    assert text.count("warning: technique 'test-orpo'") == 1  # once, however many trials
+
+
+def test_dpo_is_costed_as_chosen_and_rejected_answers_with_a_reference(smoke_raw: dict[str, Any],
+                                                                        write_spec: Any) -> None:
+    p = _planned(write_spec, smoke_raw, ["sft", "dpo"])
+    sft, dpo = (_by(p, technique=t, cot="cot").stage("safety") for t in ("sft", "dpo"))
+    assert dpo.train_tokens == 2 * sft.train_tokens
+    assert dpo.train_flops == 2 * sft.train_flops * (6 + 2) / 6  # and the reference model's forward
+    assert p.warnings == ()
 
 
 def test_the_evaluation_is_costed_by_the_trigger_s_declared_conditions(smoke_raw: dict[str, Any],

@@ -10,6 +10,7 @@ Training tokens (upper bounds: every sequence counted at `max_length`, as if pad
     per training method of the safety stage (METHOD_COSTS):
     sft = the same over `safety`;
     grpo = rl.steps x rl.batch_size x (prompt + rl.max_new_tokens), prompt = `prompt_tokens`;
+    dpo = twice sft's (a chosen and a rejected answer per example), with a KL reference;
     reward: not counted (a tiny preference model, trained once through the stage cache and
     shared by every trial that uses it; or a given model that is not trained at all);
     a method without a cost model here, or a technique that declares none: costed as sft, and
@@ -24,7 +25,7 @@ Generated tokens: evaluation = n_eval x the trigger's conditions x eval.max_new_
     Prompts (prefill) are not counted.
 FLOPs = 6 N x training tokens (forward + backward; with LoRA still 6 N: the backward through the
     frozen model is ~4 N, so this is an upper bound) + 2 N x the training tokens of a method with
-    a KL reference (grpo with rl.beta > 0: the reference's forward) + 2 N x generated tokens.
+    a KL reference (grpo with rl.beta > 0, dpo: the reference's forward) + 2 N x generated tokens.
 Time: training FLOPs / (training GPUs x peak x `mfu`) + generated FLOPs / (GPUs x peak x
     `gen_mfu`), peak = the GPU's dense bf16 FLOP/s (GPU_TYPES). Training runs on the scale's
     workers (or the trial's own GPUs with one worker); evaluation and red-team sampling on the
@@ -93,8 +94,16 @@ def grpo_cost(trial: TrialConfig, prompt_tokens: int) -> MethodCost:
 
 
 # Training method -> its cost model; None: not counted (see the module docstring).
+def dpo_cost(trial: TrialConfig, prompt_tokens: int) -> MethodCost:
+    """Each example is a chosen and a rejected answer to one prompt, both trained through, and the
+    frozen reference model's forward over both."""
+    s = trial.safety
+    return MethodCost(float(2 * s.steps * s.batch_size * s.grad_accum * s.max_length), 0.0, True, s.steps,
+                      s.eval_every, s.batch_size, s.max_length)
+
+
 METHOD_COSTS: dict[str, Callable[[TrialConfig, int], MethodCost] | None] = {
-    "sft": sft_cost, "grpo": grpo_cost, "reward": None,
+    "sft": sft_cost, "grpo": grpo_cost, "dpo": dpo_cost, "reward": None,
 }
 FALLBACK_COST = sft_cost  # of a method without a cost model here
 
