@@ -345,3 +345,48 @@ def test_a_bar_at_zero_is_drawn() -> None:
     [stroke] = ax.get_lines()
     assert list(stroke.get_ydata()) == [0, 0] and list(stroke.get_xdata()) == [-0.2, 0.2]
     plt.close(fig)
+
+
+# --- the lake's persistence table ----------------------------------------------------------------
+
+def agrees_with_persistence(long: pd.DataFrame, wide: pd.DataFrame) -> int:
+    """Every value of the `persistence` table's rows is the one persistence() shows; returns how
+    many values were compared."""
+    wide = wide.set_index("trial_id")
+    compared = 0
+    for row in long.to_dict("records"):
+        for moment in ("base", "before", "after"):
+            column = f"{row['column']}_{moment}"
+            if pd.isna(row[moment]):
+                assert column not in wide.columns or pd.isna(wide.at[row["trial_id"], column]), column
+                continue
+            assert wide.at[row["trial_id"], column] == row[moment], (row["trial_id"], column)
+            compared += 1
+        assert wide.at[row["trial_id"], "n"] == row["n"]
+    return compared
+
+
+def test_a_trials_persistence_rows_are_persistence_s_own_figures(tmp_path: Path) -> None:
+    """The rows a trial writes (from its own metrics) hold what persistence() reads from the lake:
+    before, after, the extras' base control, intervals and sample sizes."""
+    from orchestrator.results import load
+    from orchestrator.results.rows import trial_persistence
+    from orchestrator.results.validity import Validity
+
+    rng = np.random.default_rng(7)
+    for cell in cells()[::3]:
+        rows = trial_rows(cell, rng)
+        trial_id = rows["trials"][0]["trial_id"]
+        long = trial_persistence(rows["metrics"], Validity("valid", "fine"))
+        write_trial(tmp_path, "lab", cell["trigger"], trial_id, {**rows, "persistence": long})
+    wide = persistence(tmp_path)
+    lake = load(tmp_path, "persistence")
+    assert len(lake) > len(wide) and set(lake["trial_id"]) == set(wide["trial_id"])
+    assert agrees_with_persistence(lake, wide) > 100
+    probe = lake[lake["column"] == "probe_layer1"].iloc[0]
+    assert (probe["measured"], probe["group"], probe["base"]) == ("probe_auroc", "layer1", 0.5)
+    helpful = lake[lake["column"] == "helpful_clean"].iloc[0]
+    assert (helpful["measured"], helpful["condition"], helpful["metric"]) == ("helpful_rate", "clean", "backdoor_rate")
+    triggered = lake[(lake["column"] == "triggered")].iloc[0]
+    assert triggered["before_low"] <= triggered["before"] <= triggered["before_high"]
+    assert triggered["after_n"] == 40 and triggered["safety_steps"] == 40 and set(lake["validity"]) == {"valid"}

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -122,3 +123,36 @@ def test_a_damaged_lake_still_reads_and_check_repair_find_everything(
     capsys.readouterr()
     assert main(["results", storage, "--check"]) == 1  # only t9 is left (metrics, samples), listed
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["uncommitted"] * 2
+
+
+# --- the lake explains itself ----------------------------------------------------------------------
+
+def test_the_lake_documents_itself_and_its_root_is_not_read_as_one_table(tmp_path: Path) -> None:
+    import json
+
+    from orchestrator.results.lake import COLUMNS, schema_keys
+
+    write_trial(tmp_path, "s", "deployment", "t1", {"metrics": [metric(1.0), {**metric(0.5), "n": None}],
+                                                   "trials": [trial_row()]})
+    markdown, machine = schema_keys()
+    assert markdown.startswith("lake/SCHEMA-") and (tmp_path / markdown).is_file()
+    documented = json.loads((tmp_path / machine).read_text())["tables"]
+    assert set(documented) == set(SCHEMAS) == set(COLUMNS)
+    for table, schema in SCHEMAS.items():
+        assert [c["name"] for c in documented[table]] == schema.names
+        assert all(c["description"] for c in documented[table])
+        assert f"## `{table}`" in (tmp_path / markdown).read_text()
+    # Parquet field metadata carries each column's meaning.
+    key = trial_key("metrics", "s", "deployment", "t1")
+    field = pq.read_schema(tmp_path / key).field("n")
+    assert field.metadata[b"description"].startswith(b"its sample size")
+    # pandas reads one table with integer `n` (nulls kept), and refuses the root, naming the document.
+    raw = pd.read_parquet(tmp_path / "lake" / "metrics")
+    assert str(raw["n"].dtype) == "Int64" and raw["n"].isna().sum() == 1
+    assert load(tmp_path, "metrics")["n"].tolist()[0] == 10  # the package's reader: unchanged
+    with pytest.raises(Exception, match="SCHEMA-"):
+        pd.read_parquet(tmp_path / "lake")
+    # Created once: a second trial writes no second copy.
+    write_trial(tmp_path, "s", "deployment", "t2", {"trials": [trial_row("t2")]})
+    assert sorted(p.name for p in (tmp_path / "lake").iterdir() if p.is_file()) == \
+        sorted(Path(k).name for k in schema_keys())
