@@ -28,6 +28,11 @@ from orchestrator.storage import Storage, as_storage
 LAYOUT = "<storage>/lake/<table>/sweep=<sweep>/trigger=<trigger>/<trial_id>.parquet"
 PARTITIONS = ("sweep", "trigger")
 Column = tuple[str, pa.DataType, str]  # name, type, meaning (the Parquet field's `description`)
+# Values whose shape varies by sweep, technique or evaluator (a struct's type would differ from
+# file to file, which dataset readers refuse to merge) are JSON text with Parquet's JSON logical
+# type: DuckDB reads them as JSON (`config->>'$.eval.n_eval'`), pyarrow as its JSON extension
+# type, pandas as str; `load()` returns them as str, as from files written before the type.
+JSON = pa.json_(pa.string())
 # The columns every table starts with: the trial, its sweep, the grid's axes, extra-axis values.
 AXES: list[Column] = [
     ("trial_id", pa.string(), "content hash of the resolved trial config"),
@@ -35,7 +40,7 @@ AXES: list[Column] = [
     *[(axis, pa.int64() if axis == "seed" else pa.string(),
        "the trigger axis (a partition: in the folder name, not in the file)" if axis == "trigger"
        else f"the {axis} axis") for axis in CORE_AXES],
-    ("overrides", pa.string(), 'JSON of the extra-axis values of this cell, e.g. {"safety.lr": 0.001}; "{}" for none'),
+    ("overrides", JSON, 'JSON of the extra-axis values of this cell, e.g. {"safety.lr": 0.001}; "{}" for none'),
 ]
 
 COLUMNS: dict[str, list[Column]] = {
@@ -46,10 +51,10 @@ COLUMNS: dict[str, list[Column]] = {
         ("started_at", pa.timestamp("ms", tz="UTC"), "when the trial started"),
         ("finished_at", pa.timestamp("ms", tz="UTC"), "when its rows were written"),
         ("wall_seconds", pa.float64(), "its wall time"),
-        ("stages", pa.string(), "JSON list of {stage, key, seconds, cached}: time per stage and cache hits"),
-        ("training", pa.string(), "JSON list of Ray Train runs: {seconds, workers, zero_stage, nodes, shard}"),
+        ("stages", JSON, "JSON list of {stage, key, seconds, cached}: time per stage and cache hits"),
+        ("training", JSON, "JSON list of Ray Train runs: {seconds, workers, zero_stage, nodes, shard}"),
         ("backdoor_cached", pa.bool_(), "whether the backdoored model came from the stage cache"),
-        ("config", pa.string(), "JSON of the resolved TrialConfig"),
+        ("config", JSON, "JSON of the resolved TrialConfig"),
         ("code_version", pa.string(), "package version + hash of the source"),
         ("host", pa.string(), "the host of the driver that wrote the row"),
         # Where the trial's own process ran, read there (orchestrator.device.where); Ray Train
@@ -91,7 +96,7 @@ COLUMNS: dict[str, list[Column]] = {
         ("scratchpad", pa.string(), "the scratchpad's text"),
         ("answer", pa.string(), "the completion without the scratchpad"),
         ("fired", pa.bool_(), "whether the backdoor behaviour is in the answer"),
-        ("detail", pa.string(), "JSON: evaluator findings (cwes, findings, unparsable) and prompt metadata"),
+        ("detail", JSON, "JSON: evaluator findings (cwes, findings, unparsable) and prompt metadata"),
     ],
     # The paper's table, one row per trial and column of orchestrator.results.persistence(): the
     # same picks (orchestrator.results.report.before_after), written by the trial.
@@ -117,9 +122,13 @@ COLUMNS: dict[str, list[Column]] = {
         ("validity_reason", pa.string(), "why"),
     ],
 }
-SCHEMAS: dict[str, pa.Schema] = {
+# As written (STORED) and as read (SCHEMAS: JSON columns as plain strings).
+STORED: dict[str, pa.Schema] = {
     table: pa.schema([pa.field(name, kind, metadata={"description": meaning}) for name, kind, meaning in columns])
     for table, columns in COLUMNS.items()}
+SCHEMAS: dict[str, pa.Schema] = {
+    table: pa.schema([field.with_type(pa.string()) if field.type == JSON else field for field in schema])
+    for table, schema in STORED.items()}
 TABLES = tuple(SCHEMAS)
 
 
@@ -148,8 +157,9 @@ def file_problem(fs: Any, path: str, table: str, *, deep: bool = False) -> str |
     unknown = [f.name for f in physical if f.name not in expected.names]
     if unknown:
         return f"columns not in the {table} schema: {', '.join(unknown[:5])}"
+    stored = STORED[table]
     wrong = [f"{f.name} is {f.type}, not {expected.field(f.name).type}" for f in physical
-             if f.type != expected.field(f.name).type and f.type != pa.null()]
+             if f.type not in (expected.field(f.name).type, stored.field(f.name).type, pa.null())]
     if wrong:
         return "; ".join(wrong[:3])
     if "trial_id" not in physical.names:
@@ -192,8 +202,8 @@ def is_complete(storage: str | Path | Storage, sweep: str, trigger: str, trial_i
 
 
 def to_table(table: str, rows: Sequence[dict[str, Any]]) -> pa.Table:
-    """Rows -> an Arrow table of the documented schema (unknown keys are an error)."""
-    schema = SCHEMAS[table]
+    """Rows -> an Arrow table of the documented schema, as written (unknown keys are an error)."""
+    schema = STORED[table]
     extra = {k for row in rows for k in row} - set(schema.names)
     if extra:
         raise LakeError(f"{table}: columns not in the schema: {sorted(extra)}")
@@ -215,10 +225,11 @@ def write_once(storage: str | Path | Storage, key: str, table: pa.Table) -> bool
 
 
 def _pandas_metadata(table: pa.Table) -> dict[bytes, bytes]:
-    """pandas' own schema note, so that `pd.read_parquet` reads integer columns with nulls (`n`,
-    `gpu_count`) as nullable integers (Int64), not floats. `load()` reads with the schemas above
-    and is unaffected."""
-    empty = table.slice(0, 0).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    """pandas' own schema note, so that `pd.read_parquet` reads integer and boolean columns with
+    nulls (`n`, `gpu_count`, `backdoor_cached`) as nullable Int64 and boolean, not as floats and
+    objects. `load()` reads with the schemas above and is unaffected."""
+    nullable = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    empty = table.slice(0, 0).to_pandas(types_mapper=nullable.get)
     return dict(pa.Schema.from_pandas(empty, preserve_index=False).metadata or {})
 
 
@@ -250,7 +261,7 @@ def write_trial(storage: str | Path | Storage, sweep: str, trigger: str, trial_i
 def schema_json() -> str:
     """Every table's columns, types and meaning, as JSON."""
     return json.dumps({"layout": LAYOUT, "partitions": list(PARTITIONS), "tables": {
-        table: [{"name": name, "type": str(kind), "description": meaning} for name, kind, meaning in columns]
+        table: [{"name": name, "type": "json" if kind == JSON else str(kind), "description": meaning} for name, kind, meaning in columns]
         for table, columns in COLUMNS.items()}}, indent=1) + "\n"
 
 
@@ -266,7 +277,8 @@ def schema_markdown() -> str:
              "does). Parquet field metadata (`description`) repeats each column's meaning.", ""]
     for table, columns in COLUMNS.items():
         lines += [f"## `{table}`", "", "| column | type | meaning |", "|---|---|---|"]
-        lines += [f"| `{name}` | {kind} | {meaning.replace('|', '/')} |" for name, kind, meaning in columns]
+        lines += [f"| `{name}` | {'json' if kind == JSON else kind} | {meaning.replace('|', '/')} |"
+                  for name, kind, meaning in columns]
         lines.append("")
     return "\n".join(lines)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -156,3 +157,32 @@ def test_the_lake_documents_itself_and_its_root_is_not_read_as_one_table(tmp_pat
     write_trial(tmp_path, "s", "deployment", "t2", {"trials": [trial_row("t2")]})
     assert sorted(p.name for p in (tmp_path / "lake").iterdir() if p.is_file()) == \
         sorted(Path(k).name for k in schema_keys())
+
+
+@pytest.mark.slow
+def test_a_real_trial_writes_the_paper_s_table(tmp_path: Path, write_spec: Any, smoke_raw: dict[str, Any],
+                                              one_thread: None) -> None:
+    """A real tiny trial (backdoor, evaluation, safety SFT with two checkpoints): its `persistence`
+    rows read with plain pandas hold what persistence() reads from its metrics, with validity."""
+    from orchestrator.grid import expand
+    from orchestrator.results import persistence
+    from orchestrator.spec import load_sweep
+    from orchestrator.trial import run_trial
+
+    smoke_raw["axes"].update(cot=["none"])
+    smoke_raw["models"]["tiny-xs"]["arch"].update(hidden_size=32, layers=1, heads=2)
+    smoke_raw["backdoor"]["steps"] = 3
+    smoke_raw["safety"].update(steps=2, eval_every=1)
+    smoke_raw["data"].update(n_eval=4, n_backdoor=32, n_safety=16)
+    [trial] = expand(load_sweep(write_spec(smoke_raw)))
+    outcome = run_trial(trial, tmp_path)
+    assert outcome.status == "completed"
+    raw = pd.read_parquet(tmp_path / "lake" / "persistence")
+    wide = persistence(tmp_path)
+    [row] = wide.to_dict("records")
+    triggered = raw[raw["column"] == "triggered"].iloc[0]
+    assert triggered["before"] == row["triggered_before"] and triggered["after"] == row["triggered_after"]
+    assert triggered["after_n"] == row["n"] == 4 and triggered["safety_steps"] == row["safety_steps"] == 2
+    assert triggered["validity"] == row["validity"] and triggered["validity_reason"] == row["validity_reason"]
+    assert {"triggered", "clean"} <= set(raw["column"]) and set(raw["trial_id"]) == {trial.trial_id}
+    assert str(raw["n"].dtype) == "Int64" and list(raw["sweep"].unique()) == [trial.sweep]
