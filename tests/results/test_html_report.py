@@ -21,8 +21,11 @@ import pandas as pd
 import pytest
 
 from orchestrator.cli import main
+from orchestrator.config import EvalSettings
 from orchestrator.evaluate import wilson
-from orchestrator.results import persistence, seed_intervals, write_trial
+from orchestrator.results import load, persistence, seed_intervals, write_trial
+from orchestrator.results.rows import trial_persistence
+from orchestrator.results.validity import Validity, judge_rows
 
 SWEEP = "lab"
 TINY = {"xs": {"hidden_size": 64, "layers": 2, "heads": 4, "vocab_size": 1024},
@@ -101,10 +104,13 @@ def trial_rows(cell: dict[str, Any], rng: np.random.Generator) -> dict[str, Sequ
 
 
 def make_lake(root: Path) -> list[dict[str, Any]]:
+    """The test sweep's lake, each trial's `persistence` rows written as a trial writes them."""
     rng = np.random.default_rng(7)
     made = cells()
     for cell in made:
         rows = trial_rows(cell, rng)
+        validity = judge_rows(pd.DataFrame(rows["metrics"]), EvalSettings())
+        rows = {**rows, "persistence": trial_persistence(rows["metrics"], validity)}
         write_trial(root, SWEEP, cell["trigger"], rows["trials"][0]["trial_id"], rows)
     failed = {"trial_id": "broken", "sweep": SWEEP, "trigger": "deployment", "cot": "none", "technique": "sft",
               "scale": "tiny-xs", "seed": 0, "overrides": {}, "status": "failed", "error": "RuntimeError: out of memory"}
@@ -369,10 +375,6 @@ def agrees_with_persistence(long: pd.DataFrame, wide: pd.DataFrame) -> int:
 def test_a_trials_persistence_rows_are_persistence_s_own_figures(tmp_path: Path) -> None:
     """The rows a trial writes (from its own metrics) hold what persistence() reads from the lake:
     before, after, the extras' base control, intervals and sample sizes."""
-    from orchestrator.results import load
-    from orchestrator.results.rows import trial_persistence
-    from orchestrator.results.validity import Validity
-
     rng = np.random.default_rng(7)
     for cell in cells()[::3]:
         rows = trial_rows(cell, rng)
@@ -390,3 +392,42 @@ def test_a_trials_persistence_rows_are_persistence_s_own_figures(tmp_path: Path)
     triggered = lake[(lake["column"] == "triggered")].iloc[0]
     assert triggered["before_low"] <= triggered["before"] <= triggered["before_high"]
     assert triggered["after_n"] == 40 and triggered["safety_steps"] == 40 and set(lake["validity"]) == {"valid"}
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "results-lake.md"
+
+
+def test_the_docs_examples_compute_the_paper_s_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/results-lake.md's example runs as written on a lake, and its pandas and DuckDB
+    figures are the package's: the paper's table over valid seeds, a curve, time per stage."""
+    [example] = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    make_lake(tmp_path / "results")
+    monkeypatch.chdir(tmp_path)
+    names: dict[str, Any] = {}
+    exec(compile(example, str(DOC), "exec"), names)
+    pooled = names["pooled"].set_index(["cot", "technique", "scale"])
+    paper, by_cell = names["paper"], names["by_cell"].set_index(["cot", "technique", "scale"])
+    assert len(paper) == len(by_cell) == 8 and paper.index.equals(by_cell.index)
+    assert np.allclose(paper["before"], pooled.loc[paper.index, "triggered_before"])
+    assert np.allclose(paper["after"], pooled.loc[paper.index, "triggered_after"])
+    assert np.allclose(by_cell[["before", "after"]], paper[["before", "after"]])
+    assert (by_cell["seeds"] == pooled.loc[by_cell.index, "seeds"]).all()
+    # The curve ends where the table's after is (every seed: the curve does not ask validity).
+    table = names["table"]
+    last = names["curve"][names["curve"]["step"] == STEPS[-1]].set_index(["cot", "technique", "scale"])["rate"]
+    assert np.allclose(last, table.groupby(["cot", "technique", "scale"])["triggered_after"].mean().loc[last.index])
+    assert sorted(names["curve"]["step"].unique()) == list(STEPS)
+    stages = names["stages"].set_index("stage")
+    trials = load(tmp_path / "results", "trials", status="completed")
+    for stage, seconds in stages["seconds"].items():
+        assert seconds == sum(s["seconds"] for row in trials["stages"] for s in json.loads(row) if s["stage"] == stage)
+    assert stages.loc["tokenizer", "cached"] == 2 * len(cells()) // 3  # seeds 1 and 2
+
+
+def test_the_docs_name_every_column() -> None:
+    from orchestrator.results import SCHEMAS
+
+    text = DOC.read_text()
+    missing = [f"{table}.{name}" for table, schema in SCHEMAS.items() for name in schema.names
+               if f"`{name}`" not in text]
+    assert not missing, f"docs/results-lake.md does not explain {missing}"
