@@ -351,11 +351,11 @@ def test_a_bar_at_zero_is_drawn() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from orchestrator.results.html_report import _zero_stubs
+    from orchestrator.results.html.style import zero_stubs
 
     fig, ax = plt.subplots()
     ax.bar([0.0, 1.0], [0.0, 0.5], 0.4, color="#0072B2")
-    _zero_stubs(ax, [0.0, 1.0], [0.0, 0.5], 0.4, "#0072B2")
+    zero_stubs(ax, [0.0, 1.0], [0.0, 0.5], 0.4, "#0072B2")
     [stroke] = ax.get_lines()
     assert list(stroke.get_ydata()) == [0, 0] and list(stroke.get_xdata()) == [-0.2, 0.2]
     plt.close(fig)
