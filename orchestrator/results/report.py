@@ -139,10 +139,10 @@ def persistence_rows(parts: BeforeAfter) -> list[dict[str, Any]]:
                 **{axis: record[axis] for axis in (*AXIS_NAMES,)}, "metric": record["metric"],
                 "column": record["condition"], "measured": record["measured"],
                 "group": record["group"], "condition": _condition_of(record)})
-            row.update({label: record["value"], f"{label}_low": record.get("ci_low"),
-                        f"{label}_high": record.get("ci_high"), f"{label}_n": record.get("n")})
+            row.update({label: _float(record["value"]), f"{label}_low": _float(record.get("ci_low")),
+                        f"{label}_high": _float(record.get("ci_high")), f"{label}_n": _int(record.get("n"))})
             if label == "after":
-                row["safety_steps"] = record["step"]
+                row["safety_steps"] = _int(record["step"])
     return [{**row, "n": _int(parts.n.get(row["trial_id"]))} for row in rows.values()]
 
 
@@ -158,6 +158,11 @@ def _condition_of(record: dict[str, Any]) -> str:
 
 def _int(value: Any) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
+
+
+def _float(value: Any) -> float | None:
+    """A value as the lake stores it: null, not NaN, where there is none."""
+    return None if value is None or pd.isna(value) else float(value)
 
 
 def extra_rows(metrics: pd.DataFrame) -> pd.DataFrame:

@@ -186,3 +186,19 @@ def test_a_real_trial_writes_the_paper_s_table(tmp_path: Path, write_spec: Any, 
     assert triggered["validity"] == row["validity"] and triggered["validity_reason"] == row["validity_reason"]
     assert {"triggered", "clean"} <= set(raw["column"]) and set(raw["trial_id"]) == {trial.trial_id}
     assert str(raw["n"].dtype) == "Int64" and list(raw["sweep"].unique()) == [trial.sweep]
+
+
+def test_persistence_rows_keep_a_missing_sample_size_or_interval_as_null(tmp_path: Path) -> None:
+    from orchestrator.results.rows import trial_persistence
+
+    rows = [metric(1.0), {**metric(0.5, "clean"), "n": None, "ci_low": None, "ci_high": None},
+            {**metric(0.25), "stage": "safety", "step": 7}, {**AXES, "stage": "backdoor", "step": 3,
+                                                             "condition": "train", "group": "all",
+                                                             "metric": "train_loss", "value": 2.0}]
+    written = trial_persistence(rows, None)
+    write_trial(tmp_path, "s", "deployment", "t1", {"persistence": written, "trials": [trial_row()]})
+    table = load(tmp_path, "persistence").set_index("column")
+    assert table.at["triggered", "before"] == 1.0 and table.at["triggered", "after"] == 0.25
+    assert table.at["triggered", "safety_steps"] == 7 and table.at["triggered", "before_n"] == 10
+    assert pd.isna(table.at["clean", "before_n"]) and pd.isna(table.at["clean", "before_low"])
+    assert pd.isna(table.at["clean", "after"]) and table["validity"].isna().all()
