@@ -1,4 +1,4 @@
-"""The results lake: Parquet tables `trials`, `metrics`, `samples`, read with pandas."""
+"""The results lake: Parquet tables `trials`, `metrics`, `samples`, `persistence`, read with pandas."""
 
 from orchestrator.results.html import Report, build_report, plot_persistence
 from orchestrator.results.lake import SCHEMAS, TABLES, is_complete, write_trial
