@@ -260,7 +260,7 @@ def _where(clauses: Sequence[str], sweep: str | None) -> dict[str, list[str | in
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Write the sweep's HTML report and its figures (see orchestrator.results.html_report)."""
+    """Write the sweep's HTML report and its figures (see orchestrator.results.html)."""
     from orchestrator.results import build_report, load
 
     out = writable_folder(args.output, "-o")

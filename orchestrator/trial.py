@@ -13,7 +13,6 @@ there, so a fresh run and a rerun from the cache see exactly the same inputs.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +28,9 @@ from orchestrator.device import require_cuda, where
 from orchestrator.evaluate import Evaluation, backdoor_metrics, evaluate
 from orchestrator.generated import GeneratedData, backdoor_examples
 from orchestrator.models import MODEL_SOURCES, ModelSource, write_model_card
-from orchestrator.results import lake
+from orchestrator.results import lake, rows
+from orchestrator.results.rows import metric_name
+from orchestrator.results.rows import write_trial_row as write_trial_row  # also orchestrator.runtime's
 from orchestrator.results.validity import NOT_IMPLANTED, Validity, classify, skipped
 from orchestrator.safety import TECHNIQUES, LogEntry, SafetyContext, SafetyTechnique
 from orchestrator.safety.techniques import training_steps
@@ -299,32 +300,17 @@ def train_safety(trial: TrialConfig, trigger: Trigger, technique: SafetyTechniqu
 def write_results(trial: TrialConfig, storage: Storage, outcome: TrialOutcome, backdoored: TrainedModel,
                   before: Checkpoints, safe: SafetyOutput | None, base: Checkpoints | None = None,
                   generated: GeneratedData | None = None) -> None:
-    """The trial's `metrics` and `samples` rows, then its `trials` row (the commit marker).
-    Stages: `data` (with model-written backdoor data: generated_kept, generated_dropped, ...
-    per condition), `base` (the untrained model, where extra evaluations ask for the control),
-    `backdoor` (after backdoor training), `safety` (each safety checkpoint; none where safety
-    training was skipped, `safe` None)."""
-    axes = lake_axes(trial)
-    evaluations = [("base", 0, e) for _, e in (base.evaluations if base else [])] + [
-        ("backdoor", trial.backdoor.steps, e) for _, e in before.evaluations] + [
-        ("safety", step, e) for step, e in (safe.checkpoints.evaluations if safe else [])]
-    metrics = [{**axes, "stage": stage, "step": step, **row}
-               for stage, step, e in evaluations for row in e.metrics]
-    if generated is not None:
-        metrics = [{**axes, **row} for row in generated.metrics()] + metrics
-    for stage, trained in (("backdoor", backdoored), ("safety", safe.model if safe else None)):
-        for entry in trained.log if trained else []:
-            metrics += log_rows(entry, {**axes, "stage": stage})
-    samples = [
-        {**axes, "stage": stage, "step": step,
-         **{k: s[k] for k in ("condition", "prompt", "completion", "scratchpad", "answer", "fired")},
-         "detail": {k: v for k, v in s.items() if k == "detail" or k.startswith("meta_")}}
-        for stage, step, e in evaluations for s in e.samples
-    ]
-    samples += [{**axes, "stage": "safety", "step": 0, **s} for s in (safe.samples if safe else [])]
-    lake.write_trial(storage, trial.sweep, trial.trigger, trial.trial_id,
-                     {"metrics": metrics, "samples": samples})
-    write_trial_row(trial, storage, outcome)
+    """The trial's rows in the lake (orchestrator.results.rows): its evaluations at stages `base`
+    (the untrained model, where extra evaluations ask for the control), `backdoor` and `safety`
+    (each safety checkpoint; none where safety training was skipped, `safe` None), its training
+    logs and the technique's own samples."""
+    rows.write_results(
+        trial, storage, outcome,
+        evaluations=[("base", 0, e) for _, e in (base.evaluations if base else [])]
+        + [("backdoor", trial.backdoor.steps, e) for _, e in before.evaluations]
+        + [("safety", step, e) for step, e in (safe.checkpoints.evaluations if safe else [])],
+        logs=[("backdoor", backdoored.log), ("safety", safe.model.log if safe else [])],
+        technique_samples=safe.samples if safe else [], generated=generated.metrics() if generated else [])
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -369,42 +355,3 @@ def live_rates(evaluation: Evaluation) -> dict[str, float]:
 def logged(phase: str, entry: dict[str, float]) -> dict[str, float]:
     """A training-log entry as live metrics, e.g. backdoor/train_loss, safety/reward."""
     return {f"{phase}/{metric_name(name)}": value for name, value in entry.items() if name != "step"}
-
-
-def metric_name(logged_name: str) -> str:
-    """The lake's (and the live view's) name of a training-log field: `loss` is `train_loss`."""
-    return "train_loss" if logged_name == "loss" else logged_name
-
-
-def log_rows(entry: LogEntry, base: dict[str, Any]) -> list[dict[str, Any]]:
-    """One training-log entry -> metrics rows. An entry has `step`, an optional `condition`
-    (default `train`) and any numeric fields: `loss` becomes `train_loss`, others keep their
-    name (e.g. an RL technique's `reward`, `kl`, or `heldout_pm_score` on `clean` prompts)."""
-    condition = entry.get("condition", "train")
-    return [{**base, "step": int(entry["step"]), "condition": condition, "group": "all",
-             "metric": metric_name(name), "value": float(value)}
-            for name, value in entry.items()
-            if name not in ("step", "condition") and isinstance(value, int | float)]
-
-
-def lake_axes(trial: TrialConfig) -> dict[str, Any]:
-    """The columns every lake table starts with (orchestrator.results.lake.AXES)."""
-    return {"trial_id": trial.trial_id, "sweep": trial.sweep, **trial.core_axes(),
-            "overrides": trial.overrides}
-
-
-def write_trial_row(trial: TrialConfig, storage: Storage, outcome: TrialOutcome,
-                    error: str | None = None) -> None:
-    finished = datetime.now(UTC)
-    row = {**lake_axes(trial), "status": outcome.status, "error": error,
-           "started_at": outcome.started_at, "finished_at": finished,
-           "wall_seconds": (finished - outcome.started_at).total_seconds(), "stages": outcome.stages,
-           "training": outcome.training,
-           "backdoor_cached": next((s["cached"] for s in outcome.stages if s["stage"] == "backdoor"), None),
-           "config": trial.model_dump(mode="json"), "code_version": code_version(),
-           "host": socket.gethostname(), **outcome.where,
-           "validity": outcome.validity.label if outcome.validity and error is None else None,
-           "validity_reason": outcome.validity.reason if outcome.validity and error is None else None}
-    # A failed attempt gets its own file; the completed one is the trial's commit marker.
-    name = trial.trial_id if error is None else f"{trial.trial_id}.failed-{finished:%Y%m%dT%H%M%S%f}"
-    lake.write_trial(storage, trial.sweep, trial.trigger, trial.trial_id, {"trials": [row]}, name=name)

@@ -1,6 +1,6 @@
-"""The results lake: Parquet tables `trials`, `metrics`, `samples`, read with pandas."""
+"""The results lake: Parquet tables `trials`, `metrics`, `samples`, `persistence`, read with pandas."""
 
-from orchestrator.results.html_report import Report, build_report, plot_persistence
+from orchestrator.results.html import Report, build_report, plot_persistence
 from orchestrator.results.lake import SCHEMAS, TABLES, is_complete, write_trial
 from orchestrator.results.query import load
 from orchestrator.results.report import format_persistence, over_seeds, persistence

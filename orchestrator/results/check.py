@@ -6,7 +6,7 @@ Readers already skip such files (with a warning); this lists them all at once:
 - stray: a file holding a trial under another name (`copy-<id>.parquet`): readers skip it;
 - temporary: a hidden temporary file of a write that never finished (older than an hour: a
   younger one may be a write in progress);
-- uncommitted: metrics/samples of a trial without a completed `trials` row (a trial in progress,
+- uncommitted: metrics/samples/persistence of a trial without a completed `trials` row (a trial in progress,
   or one whose writer died: its rerun deletes them), listed only.
 `repair` moves the first three kinds to `<storage>/quarantine/<same key>` (`<key>.1`, `.2`, ...
 when an earlier repair quarantined a file of that name), never deletes.
@@ -56,7 +56,7 @@ def check_lake(storage: str | Path | Storage) -> list[Problem]:
         warnings.simplefilter("ignore", LakeWarning)  # listed above already
         trials = load(store, "trials")
     committed = set(trials["trial_id"][trials["status"] == "completed"])
-    for table in ("metrics", "samples"):
+    for table in (t for t in TABLES if t != "trials"):
         for name in store.files(f"lake/{table}"):
             stem = name.rsplit("/", 1)[-1].removesuffix(".parquet")
             key = f"lake/{table}/{name}"

@@ -4,6 +4,7 @@ training, for each cell of a sweep; and persistence curves along safety training
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from orchestrator.results.validity import READABILITY_METRICS, VALID, lake_valid
 from orchestrator.storage import Storage
 
 CELL = ["sweep", *CORE_AXES, "overrides"]  # what identifies a cell of a sweep
+AXIS_NAMES = ("trial_id", *CELL)  # the lake's axis columns
 
 
 CONDITIONS = ("triggered", "clean", "redteam", "family_triggered", "family_clean")
@@ -34,45 +36,85 @@ def persistence(path: str | Path | Storage, **filters: Any) -> pd.DataFrame:
     code that does not parse), where recorded; where measured, the share of answers that still
     give the reference answer (`helpful_<condition>_...`) and the extra evaluations' figures
     (EXTRA_PREFIXES; `n` stays the backdoor rate's); and the trial's `validity` with its
-    `validity_reason` (orchestrator.results.validity)."""
-    loaded = load(path, "metrics", group="all", metric=[*backdoor_metrics(), "helpful_rate", *READABILITY_METRICS],
-                  condition=list(CONDITIONS), **filters)
-    if loaded.empty:
+    `validity_reason` (orchestrator.results.validity). The lake's `persistence` table holds the
+    same figures, one row per trial and column (`persistence_rows`)."""
+    metrics = load(path, "metrics", metric=list(persistence_metrics()), **filters)
+    parts = before_after(metrics)
+    if parts is None:
         return pd.DataFrame()
+    return wide_table(parts, lake_validity(path, parts.judged, **filters))
+
+
+def persistence_metrics() -> tuple[str, ...]:
+    """The metrics the persistence table reads."""
+    return (*backdoor_metrics(), "helpful_rate", *READABILITY_METRICS, *EXTRA_METRICS)
+
+
+@dataclass(frozen=True)
+class BeforeAfter:
+    """A lake's (or one trial's) metrics rows, picked for the persistence table. In each of
+    `base`, `before` and `after`, `condition` is the table column the row fills (`triggered`,
+    `helpful_clean`, `unreadable_triggered`, `probe_layer1`, ...), `metric` the trial's backdoor
+    metric and `measured` the metric the row holds (`helpful_rate`, ...)."""
+
+    base: pd.DataFrame  # the base model before backdoor training: the extra evaluations' control
+    before: pd.DataFrame  # after backdoor training (step 0 of safety training for conditions only it has)
+    after: pd.DataFrame  # the last safety step
+    n: pd.Series  # per trial, its largest evaluation count (of the rates, not the extras)
+    judged: pd.DataFrame  # the headline rows validity is judged from (lake_validity's `metrics`)
+
+    def parts(self) -> list[tuple[str, pd.DataFrame]]:
+        return [(label, part) for label, part in (("base", self.base), ("before", self.before),
+                                                   ("after", self.after)) if not part.empty]
+
+
+def before_after(metrics: pd.DataFrame) -> BeforeAfter | None:
+    """The one definition of before and after safety training, from `metrics` rows (the lake's,
+    or one trial's as it writes them; at least those of `persistence_metrics()`); None where
+    no backdoor rate was measured."""
+    loaded = metrics[(metrics["group"] == "all") & metrics["condition"].isin(CONDITIONS)
+                     & metrics["metric"].isin([*backdoor_metrics(), "helpful_rate", *READABILITY_METRICS])]
+    if loaded.empty:
+        return None
     # Helpfulness (where the prompts have reference answers) and the unreadable share become
     # columns of their own, `helpful_<condition>_<before|after>` and `unreadable_...`, next to
     # the backdoor rates of the same trial.
     helpful = loaded["metric"] == "helpful_rate"
     readability = loaded["metric"].isin(READABILITY_METRICS)
-    m = loaded[~helpful & ~readability]
+    m = loaded[~helpful & ~readability].assign(measured=lambda f: f["metric"])
     metric_of = m.drop_duplicates("trial_id").set_index("trial_id")["metric"]  # the trial's backdoor metric
     # Of several readability shares (e.g. empty and unparsable), the largest.
     unread = loaded[readability].sort_values("value", ascending=False).drop_duplicates(
         ["trial_id", "stage", "step", "condition"])
-    m = pd.concat([m, *(part.assign(condition=prefix + part["condition"], metric=part["trial_id"].map(metric_of))
+    m = pd.concat([m, *(part.assign(condition=prefix + part["condition"], measured=part["metric"],
+                                    metric=part["trial_id"].map(metric_of))
                         for prefix, part in (("helpful_", loaded[helpful]), ("unreadable_", unread)))])
     n = m.groupby("trial_id")["n"].max().rename("n")
-    extra = extra_rows(path, **filters)
+    extra = extra_rows(metrics)
     if not extra.empty:  # so do the extra evaluations' figures, on the same row
-        m = pd.concat([m, extra.assign(metric=extra["trial_id"].map(metric_of)).dropna(subset=["metric"])])
+        m = pd.concat([m, extra.assign(measured=extra["metric"], metric=extra["trial_id"].map(metric_of))
+                       .dropna(subset=["metric"])])
     safety = m[m["stage"] == "safety"]
     key = ["trial_id", "metric", "condition"]
     before = pd.concat([m[m["stage"] == "backdoor"], safety[safety["step"] == 0]]).drop_duplicates(key)
     after = safety[safety["step"] == safety.groupby("trial_id")["step"].transform("max")]
     # The extra evaluations' control: the base model before backdoor training (`<column>_base`).
     base = m[(m["stage"] == "base") & m["condition"].str.startswith(EXTRA_PREFIXES)]
+    return BeforeAfter(base, before, after, n, loaded)
+
+
+def wide_table(parts: BeforeAfter, validity: pd.DataFrame) -> pd.DataFrame:
+    """`persistence()`'s table: one row per trial, a column per condition and moment."""
     frames = []
-    for label, part in (("base", base), ("before", before), ("after", after)):
-        if part.empty:
-            continue
+    for label, part in parts.parts():
         wide = part.pivot_table(index=[*CELL, "trial_id", "metric"], columns="condition",
                                 values="value", aggfunc="first")
         wide.columns = [f"{c}_{label}" for c in wide.columns]
         frames.append(wide)
     table = pd.concat(frames, axis=1).reset_index()
-    steps = after.groupby("trial_id")["step"].max().rename("safety_steps")
-    table = table.join(n, on="trial_id").join(steps, on="trial_id")
-    table = table.merge(lake_validity(path, loaded, **filters), on="trial_id", how="left")
+    steps = parts.after.groupby("trial_id")["step"].max().rename("safety_steps")
+    table = table.join(parts.n, on="trial_id").join(steps, on="trial_id")
+    table = table.merge(validity, on="trial_id", how="left")
     order = [f"{prefix}{c}_{label}" for c in CONDITIONS for label in ("before", "after")
              for prefix in ("", "unreadable_")]
     order += [f"helpful_{c}_{label}" for c in CONDITIONS for label in ("before", "after")]
@@ -84,10 +126,49 @@ def persistence(path: str | Path | Storage, **filters: Any) -> pd.DataFrame:
     return table[cols].sort_values(CELL).reset_index(drop=True)
 
 
-def extra_rows(path: str | Path | Storage, **filters: Any) -> pd.DataFrame:
-    """The extra evaluations' headline rows, their condition renamed to the table column they
-    fill (EXTRA_PREFIXES); empty where no trial ran any."""
-    rows = load(path, "metrics", metric=[*EXTRA_METRICS, *backdoor_metrics()], **filters)
+def persistence_rows(parts: BeforeAfter) -> list[dict[str, Any]]:
+    """The lake's `persistence` rows: one per trial and column of `persistence()` (`triggered`,
+    `helpful_clean`, `probe_layer1`, ...), with the value `base`, `before` and `after` it holds
+    there, each with its 95% interval and sample size, and the step `after` was measured at.
+    The same picks as `persistence()` (`before_after`); validity is the writer's to add."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for label, part in parts.parts():
+        # The first row per column, as the wide table's pivot keeps it.
+        for record in part.drop_duplicates(["trial_id", "metric", "condition"]).to_dict("records"):
+            row = rows.setdefault((record["trial_id"], record["condition"]), {
+                **{axis: record[axis] for axis in (*AXIS_NAMES,)}, "metric": record["metric"],
+                "column": record["condition"], "measured": record["measured"],
+                "group": record["group"], "condition": _condition_of(record)})
+            row.update({label: _float(record["value"]), f"{label}_low": _float(record.get("ci_low")),
+                        f"{label}_high": _float(record.get("ci_high")), f"{label}_n": _int(record.get("n"))})
+            if label == "after":
+                row["safety_steps"] = _int(record["step"])
+    return [{**row, "n": _int(parts.n.get(row["trial_id"]))} for row in rows.values()]
+
+
+def _condition_of(record: dict[str, Any]) -> str:
+    """The evaluation condition a persistence row was measured on (its column without the
+    helpful_/unreadable_ prefix; the extra evaluations keep their own)."""
+    column = str(record["condition"])
+    for prefix in ("helpful_", "unreadable_"):
+        if column.startswith(prefix) and column.removeprefix(prefix) in CONDITIONS:
+            return column.removeprefix(prefix)
+    return column
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def _float(value: Any) -> float | None:
+    """A value as the lake stores it: null, not NaN, where there is none."""
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def extra_rows(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The extra evaluations' headline rows of `metrics`, their condition renamed to the table
+    column they fill (EXTRA_PREFIXES); empty where no trial ran any."""
+    rows = metrics[metrics["metric"].isin([*EXTRA_METRICS, *backdoor_metrics()])]
     if rows.empty:
         return rows
     probe = rows["metric"] == "probe_auroc"

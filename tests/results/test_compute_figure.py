@@ -15,7 +15,8 @@ from orchestrator.evaluate import wilson
 from orchestrator.grid import expand
 from orchestrator.plan import safety_compute
 from orchestrator.results import build_report, load, write_trial
-from orchestrator.results.html_report import compute_figures, safety_flops
+from orchestrator.results.html.data import safety_flops
+from orchestrator.results.html.figures import compute_figures
 from orchestrator.spec import load_sweep
 
 SPEC = {

@@ -21,8 +21,11 @@ import pandas as pd
 import pytest
 
 from orchestrator.cli import main
+from orchestrator.config import EvalSettings
 from orchestrator.evaluate import wilson
-from orchestrator.results import persistence, seed_intervals, write_trial
+from orchestrator.results import load, persistence, seed_intervals, write_trial
+from orchestrator.results.rows import trial_persistence
+from orchestrator.results.validity import Validity, judge_rows
 
 SWEEP = "lab"
 TINY = {"xs": {"hidden_size": 64, "layers": 2, "heads": 4, "vocab_size": 1024},
@@ -101,10 +104,13 @@ def trial_rows(cell: dict[str, Any], rng: np.random.Generator) -> dict[str, Sequ
 
 
 def make_lake(root: Path) -> list[dict[str, Any]]:
+    """The test sweep's lake, each trial's `persistence` rows written as a trial writes them."""
     rng = np.random.default_rng(7)
     made = cells()
     for cell in made:
         rows = trial_rows(cell, rng)
+        validity = judge_rows(pd.DataFrame(rows["metrics"]), EvalSettings())
+        rows = {**rows, "persistence": trial_persistence(rows["metrics"], validity)}
         write_trial(root, SWEEP, cell["trigger"], rows["trials"][0]["trial_id"], rows)
     failed = {"trial_id": "broken", "sweep": SWEEP, "trigger": "deployment", "cot": "none", "technique": "sft",
               "scale": "tiny-xs", "seed": 0, "overrides": {}, "status": "failed", "error": "RuntimeError: out of memory"}
@@ -122,23 +128,30 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
 # --- the browser ---------------------------------------------------------------------------------
 
 def chromium() -> str:
-    """The headless browser: Debian's `chromium`, installed with apt-get when missing (a test
-    machine runs as root). A failed installation fails the test: it never skips."""
+    """The headless browser: Debian's `chromium`, installed with apt-get when missing and the
+    test runs as root. Where none can be installed (no network, no apt, not root) the test is
+    skipped, saying why and how to install one."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found:
         return found
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        pytest.skip("no headless chromium, and no apt-get as root to install it (apt-get install chromium)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     log = []
     started = time.monotonic()
     for command in (["apt-get", "install", "-y", "chromium"], ["apt-get", "update"],
                     ["apt-get", "install", "-y", "chromium"]):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200, check=False)
-        log.append(f"$ {' '.join(command)} -> {done.returncode}\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
+        try:
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
+        except subprocess.TimeoutExpired:
+            log.append(f"$ {' '.join(command)}: timed out after 600 s")
+            break
+        log.append(f"$ {' '.join(command)} -> {done.returncode}: {(done.stderr or done.stdout).strip()[-300:]}")
         found = shutil.which("chromium")
         if found:
             print(f"installed chromium in {time.monotonic() - started:.0f}s")
             return found
-    pytest.fail("could not install Debian's chromium for the browser test:\n" + "\n".join(log))
+    pytest.skip("could not install Debian's chromium (no network?): " + " | ".join(log))
 
 
 # Added to a copy of the page only: the report itself carries no script. Once everything has
@@ -170,6 +183,7 @@ def rendered(page: Path, browser: str, scratch: Path) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.slow
 def test_report_renders_every_figure_and_names_every_cell_in_a_browser(tmp_path: Path) -> None:
     browser = chromium()
     lake, out = tmp_path / "lake", tmp_path / "report"
@@ -337,11 +351,91 @@ def test_a_bar_at_zero_is_drawn() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from orchestrator.results.html_report import _zero_stubs
+    from orchestrator.results.html.style import zero_stubs
 
     fig, ax = plt.subplots()
     ax.bar([0.0, 1.0], [0.0, 0.5], 0.4, color="#0072B2")
-    _zero_stubs(ax, [0.0, 1.0], [0.0, 0.5], 0.4, "#0072B2")
+    zero_stubs(ax, [0.0, 1.0], [0.0, 0.5], 0.4, "#0072B2")
     [stroke] = ax.get_lines()
     assert list(stroke.get_ydata()) == [0, 0] and list(stroke.get_xdata()) == [-0.2, 0.2]
     plt.close(fig)
+
+
+# --- the lake's persistence table ----------------------------------------------------------------
+
+def agrees_with_persistence(long: pd.DataFrame, wide: pd.DataFrame) -> int:
+    """Every value of the `persistence` table's rows is the one persistence() shows; returns how
+    many values were compared."""
+    wide = wide.set_index("trial_id")
+    compared = 0
+    for row in long.to_dict("records"):
+        for moment in ("base", "before", "after"):
+            column = f"{row['column']}_{moment}"
+            if pd.isna(row[moment]):
+                assert column not in wide.columns or pd.isna(wide.at[row["trial_id"], column]), column
+                continue
+            assert wide.at[row["trial_id"], column] == row[moment], (row["trial_id"], column)
+            compared += 1
+        assert wide.at[row["trial_id"], "n"] == row["n"]
+    return compared
+
+
+def test_a_trials_persistence_rows_are_persistence_s_own_figures(tmp_path: Path) -> None:
+    """The rows a trial writes (from its own metrics) hold what persistence() reads from the lake:
+    before, after, the extras' base control, intervals and sample sizes."""
+    rng = np.random.default_rng(7)
+    for cell in cells()[::3]:
+        rows = trial_rows(cell, rng)
+        trial_id = rows["trials"][0]["trial_id"]
+        long = trial_persistence(rows["metrics"], Validity("valid", "fine"))
+        write_trial(tmp_path, "lab", cell["trigger"], trial_id, {**rows, "persistence": long})
+    wide = persistence(tmp_path)
+    lake = load(tmp_path, "persistence")
+    assert len(lake) > len(wide) and set(lake["trial_id"]) == set(wide["trial_id"])
+    assert agrees_with_persistence(lake, wide) > 100
+    probe = lake[lake["column"] == "probe_layer1"].iloc[0]
+    assert (probe["measured"], probe["group"], probe["base"]) == ("probe_auroc", "layer1", 0.5)
+    helpful = lake[lake["column"] == "helpful_clean"].iloc[0]
+    assert (helpful["measured"], helpful["condition"], helpful["metric"]) == ("helpful_rate", "clean", "backdoor_rate")
+    triggered = lake[(lake["column"] == "triggered")].iloc[0]
+    assert triggered["before_low"] <= triggered["before"] <= triggered["before_high"]
+    assert triggered["after_n"] == 40 and triggered["safety_steps"] == 40 and set(lake["validity"]) == {"valid"}
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "results-lake.md"
+
+
+def test_the_docs_examples_compute_the_paper_s_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/results-lake.md's example runs as written on a lake, and its pandas and DuckDB
+    figures are the package's: the paper's table over valid seeds, a curve, time per stage."""
+    [example] = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    make_lake(tmp_path / "results")
+    monkeypatch.chdir(tmp_path)
+    names: dict[str, Any] = {}
+    exec(compile(example, str(DOC), "exec"), names)
+    pooled = names["pooled"].set_index(["cot", "technique", "scale"])
+    paper, by_cell = names["paper"], names["by_cell"].set_index(["cot", "technique", "scale"])
+    assert len(paper) == len(by_cell) == 8 and paper.index.equals(by_cell.index)
+    assert np.allclose(paper["before"], pooled.loc[paper.index, "triggered_before"])
+    assert np.allclose(paper["after"], pooled.loc[paper.index, "triggered_after"])
+    assert np.allclose(by_cell[["before", "after"]], paper[["before", "after"]])
+    assert (by_cell["seeds"] == pooled.loc[by_cell.index, "seeds"]).all()
+    # The curve ends where the table's after is (every seed: the curve does not ask validity).
+    table = names["table"]
+    last = names["curve"][names["curve"]["step"] == STEPS[-1]].set_index(["cot", "technique", "scale"])["rate"]
+    assert np.allclose(last, table.groupby(["cot", "technique", "scale"])["triggered_after"].mean().loc[last.index])
+    assert sorted(names["curve"]["step"].unique()) == list(STEPS)
+    stages = names["stages"].set_index("stage")
+    trials = load(tmp_path / "results", "trials", status="completed")
+    for stage, seconds in stages["seconds"].items():
+        assert seconds == sum(s["seconds"] for row in trials["stages"] for s in json.loads(row) if s["stage"] == stage)
+    assert stages.loc["tokenizer", "cached"] == 2 * len(cells()) // 3  # seeds 1 and 2
+
+
+def test_the_docs_name_every_column() -> None:
+    from orchestrator.results import SCHEMAS
+
+    text = DOC.read_text()
+    missing = [f"{table}.{name}" for table, schema in SCHEMAS.items() for name in schema.names
+               if f"`{name}`" not in text]
+    assert not missing, f"docs/results-lake.md does not explain {missing}"

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -122,3 +124,81 @@ def test_a_damaged_lake_still_reads_and_check_repair_find_everything(
     capsys.readouterr()
     assert main(["results", storage, "--check"]) == 1  # only t9 is left (metrics, samples), listed
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["uncommitted"] * 2
+
+
+# --- the lake explains itself ----------------------------------------------------------------------
+
+def test_the_lake_documents_itself_and_its_root_is_not_read_as_one_table(tmp_path: Path) -> None:
+    import json
+
+    from orchestrator.results.lake import COLUMNS, schema_keys
+
+    write_trial(tmp_path, "s", "deployment", "t1", {"metrics": [metric(1.0), {**metric(0.5), "n": None}],
+                                                   "trials": [trial_row()]})
+    markdown, machine = schema_keys()
+    assert markdown.startswith("lake/SCHEMA-") and (tmp_path / markdown).is_file()
+    documented = json.loads((tmp_path / machine).read_text())["tables"]
+    assert set(documented) == set(SCHEMAS) == set(COLUMNS)
+    for table, schema in SCHEMAS.items():
+        assert [c["name"] for c in documented[table]] == schema.names
+        assert all(c["description"] for c in documented[table])
+        assert f"## `{table}`" in (tmp_path / markdown).read_text()
+    # Parquet field metadata carries each column's meaning.
+    key = trial_key("metrics", "s", "deployment", "t1")
+    field = pq.read_schema(tmp_path / key).field("n")
+    assert field.metadata[b"description"].startswith(b"its sample size")
+    # pandas reads one table with integer `n` (nulls kept), and refuses the root, naming the document.
+    raw = pd.read_parquet(tmp_path / "lake" / "metrics")
+    assert str(raw["n"].dtype) == "Int64" and raw["n"].isna().sum() == 1
+    assert load(tmp_path, "metrics")["n"].tolist()[0] == 10  # the package's reader: unchanged
+    with pytest.raises(Exception, match="SCHEMA-"):
+        pd.read_parquet(tmp_path / "lake")
+    # Created once: a second trial writes no second copy.
+    write_trial(tmp_path, "s", "deployment", "t2", {"trials": [trial_row("t2")]})
+    assert sorted(p.name for p in (tmp_path / "lake").iterdir() if p.is_file()) == \
+        sorted(Path(k).name for k in schema_keys())
+
+
+@pytest.mark.slow
+def test_a_real_trial_writes_the_paper_s_table(tmp_path: Path, write_spec: Any, smoke_raw: dict[str, Any],
+                                              one_thread: None) -> None:
+    """A real tiny trial (backdoor, evaluation, safety SFT with two checkpoints): its `persistence`
+    rows read with plain pandas hold what persistence() reads from its metrics, with validity."""
+    from orchestrator.grid import expand
+    from orchestrator.results import persistence
+    from orchestrator.spec import load_sweep
+    from orchestrator.trial import run_trial
+
+    smoke_raw["axes"].update(cot=["none"])
+    smoke_raw["models"]["tiny-xs"]["arch"].update(hidden_size=32, layers=1, heads=2)
+    smoke_raw["backdoor"]["steps"] = 3
+    smoke_raw["safety"].update(steps=2, eval_every=1)
+    smoke_raw["data"].update(n_eval=4, n_backdoor=32, n_safety=16)
+    [trial] = expand(load_sweep(write_spec(smoke_raw)))
+    outcome = run_trial(trial, tmp_path)
+    assert outcome.status == "completed"
+    raw = pd.read_parquet(tmp_path / "lake" / "persistence")
+    wide = persistence(tmp_path)
+    [row] = wide.to_dict("records")
+    triggered = raw[raw["column"] == "triggered"].iloc[0]
+    assert triggered["before"] == row["triggered_before"] and triggered["after"] == row["triggered_after"]
+    assert triggered["after_n"] == row["n"] == 4 and triggered["safety_steps"] == row["safety_steps"] == 2
+    assert triggered["validity"] == row["validity"] and triggered["validity_reason"] == row["validity_reason"]
+    assert {"triggered", "clean"} <= set(raw["column"]) and set(raw["trial_id"]) == {trial.trial_id}
+    assert str(raw["n"].dtype) == "Int64" and list(raw["sweep"].unique()) == [trial.sweep]
+
+
+def test_persistence_rows_keep_a_missing_sample_size_or_interval_as_null(tmp_path: Path) -> None:
+    from orchestrator.results.rows import trial_persistence
+
+    rows = [metric(1.0), {**metric(0.5, "clean"), "n": None, "ci_low": None, "ci_high": None},
+            {**metric(0.25), "stage": "safety", "step": 7}, {**AXES, "stage": "backdoor", "step": 3,
+                                                             "condition": "train", "group": "all",
+                                                             "metric": "train_loss", "value": 2.0}]
+    written = trial_persistence(rows, None)
+    write_trial(tmp_path, "s", "deployment", "t1", {"persistence": written, "trials": [trial_row()]})
+    table = load(tmp_path, "persistence").set_index("column")
+    assert table.at["triggered", "before"] == 1.0 and table.at["triggered", "after"] == 0.25
+    assert table.at["triggered", "safety_steps"] == 7 and table.at["triggered", "before_n"] == 10
+    assert pd.isna(table.at["clean", "before_n"]) and pd.isna(table.at["clean", "before_low"])
+    assert pd.isna(table.at["clean", "after"]) and table["validity"].isna().all()
