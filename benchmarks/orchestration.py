@@ -1,6 +1,6 @@
 """Orchestration (issue 17 item 3), from a sweep that already ran: `--lake DIR` (its storage
 folder). The trials rows hold each trial's start, end and `stages` (every stage-cache lookup:
-stage, key, seconds, cached; orchestrator.cache, orchestrator.trial.write_trial_row), so the
+stage, key, seconds, cached; orchestrator.cache, orchestrator.results.rows.write_trial_row), so the
 sweep's wall time can be set against the time its stages took themselves, and the backdoor
 trainings the stage cache saved can be counted. Nothing is run here.
 

@@ -29,8 +29,7 @@ from orchestrator.evaluate import Evaluation, backdoor_metrics, evaluate
 from orchestrator.generated import GeneratedData, backdoor_examples
 from orchestrator.models import MODEL_SOURCES, ModelSource, write_model_card
 from orchestrator.results import lake, rows
-from orchestrator.results.rows import metric_name
-from orchestrator.results.rows import write_trial_row as write_trial_row  # also orchestrator.runtime's
+from orchestrator.results.rows import metric_name, write_trial_row
 from orchestrator.results.validity import NOT_IMPLANTED, Validity, classify, skipped
 from orchestrator.safety import TECHNIQUES, LogEntry, SafetyContext, SafetyTechnique
 from orchestrator.safety.techniques import training_steps

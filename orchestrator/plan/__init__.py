@@ -48,11 +48,10 @@ from orchestrator.plan.memory import (
 )
 from orchestrator.plan.scheduling import schedule
 from orchestrator.plan.sweep import Plan, ScaleSummary, plan
-from orchestrator.stages import STAGES as OUTER_STAGES  # the name results/html_report.py imports
 
 __all__ = [
     "DEFAULT_CPU_FLOPS", "DEFAULT_GEN_MFU", "DEFAULT_MFU", "DEFAULT_PROMPT_TOKENS", "GB", "GPU_TYPES", "METHOD_COSTS",
-    "OUTER_STAGES", "OVERHEAD_GB", "SMOLLM2_135M", "Assumptions", "Calibration", "GPUType", "Memory", "MethodCost",
+    "OVERHEAD_GB", "SMOLLM2_135M", "Assumptions", "Calibration", "GPUType", "Memory", "MethodCost",
     "ModelShape", "Plan", "Resources", "ScaleSummary", "StageCalibration", "StageEstimate", "TrialPlan", "calibrate",
     "format_calibration", "format_plan", "measured_stage_seconds", "model_shape", "plan", "plan_trial", "resources",
     "safety_compute", "schedule", "tiny_params", "trainable_params", "training_memory",

@@ -39,7 +39,8 @@ class SweepCallback(tune.Callback):  # type: ignore[misc]
     def record_death(self, trial: Any) -> None:
         """A trial whose process died (killed, out of memory, its node lost) could not write its
         `failed` row: the driver writes it, for each attempt, before Tune retries the trial."""
-        from orchestrator.trial import TrialOutcome, write_trial_row
+        from orchestrator.results.rows import write_trial_row
+        from orchestrator.trial import TrialOutcome
 
         error = trial.get_pickled_error() or trial.get_error()
         cell = self.grid.trial(trial.config["axes"])

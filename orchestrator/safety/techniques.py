@@ -25,7 +25,7 @@ from orchestrator.train.sft import SFTJob
 # (model, safety step, prompts to evaluate): the pipeline measures the backdoor (once per step)
 Evaluate = Callable[[Any, int, Sequence[EvalPrompt]], None]
 # A training-log entry: `step`, an optional `condition` (default "train") and numeric fields,
-# each stored as a metric (`loss` as `train_loss`); see orchestrator.trial.log_rows.
+# each stored as a metric (`loss` as `train_loss`); see orchestrator.results.rows.log_rows.
 LogEntry = dict[str, Any]
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from orchestrator.config import LoraSpec, TrainingResources
 from orchestrator.registry import Registry
 
-LogEntry = dict[str, Any]  # `step` and numeric fields (see orchestrator.trial.log_rows)
+LogEntry = dict[str, Any]  # `step` and numeric fields (see orchestrator.results.rows.log_rows)
 
 
 class TrainingMethod:

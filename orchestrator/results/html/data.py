@@ -121,7 +121,8 @@ def stage_times(trials: pd.DataFrame) -> pd.DataFrame:
     (summed, mean, max over the runs). Outer stages (backdoor, eval, safety) count their own
     time only; a stage built inside one (a tokenizer, a base model, a reward model) is its own
     row, so the rows add up to the compute spent."""
-    from orchestrator.plan import OUTER_STAGES, measured_stage_seconds
+    from orchestrator.plan import measured_stage_seconds
+    from orchestrator.stages import STAGES
 
     runs: dict[str, list[float]] = {}
     cached: dict[str, int] = {}
@@ -131,11 +132,11 @@ def stage_times(trials: pd.DataFrame) -> pd.DataFrame:
             name = str(entry.get("stage"))
             if entry.get("cached"):
                 cached[name] = cached.get(name, 0) + 1
-            elif name not in OUTER_STAGES:
+            elif name not in STAGES:
                 runs.setdefault(name, []).append(float(entry.get("seconds") or 0.0))
         for name, seconds in measured_stage_seconds(entries).items():
             runs.setdefault(name, []).append(seconds)
-    names = sorted(set(runs) | set(cached), key=lambda s: (s not in OUTER_STAGES, s))
+    names = sorted(set(runs) | set(cached), key=lambda s: (s not in STAGES, s))
     return pd.DataFrame([{"stage": name, "ran": len(runs.get(name, [])), "cached": cached.get(name, 0),
                           "seconds_total": float(sum(runs.get(name, []))),
                           "seconds_mean": float(np.mean(runs[name])) if runs.get(name) else np.nan,
