@@ -360,7 +360,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(format_costs(result, parse_prices(args.price), spec.resources.keep_weights))
     if args.calibrate:
         print()
-        print(format_calibration(calibrate(result, _lake(args.calibrate))))
+        from orchestrator.results.query import load
+
+        lake = _lake(args.calibrate)
+        rows = load(lake, "trials", sweep=result.sweep).to_dict("records")
+        print(format_calibration(calibrate(result, rows, str(lake))))
     return EXIT_OK
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from orchestrator.config import JUDGING_FIELDS, TrialConfig, stable_hash
 from orchestrator.data.types import EvalPrompt, Example
@@ -91,3 +92,20 @@ def planned_inputs(trial: TrialConfig) -> StageInputs:
         eval_prompts=stable_hash({**common, "n_eval": trial.data.n_eval}),
         safety_data=stable_hash({**common, "data": data}),
     )
+
+
+def measured_stage_seconds(stages: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Seconds of each uncached outer stage of one trial, less the nested stages it built (the
+    tokenizer or base model inside `backdoor`, the reward model inside `safety`): entries come in
+    completion order, so a nested stage is listed before the stage around it."""
+    out: dict[str, float] = {}
+    nested = 0.0
+    for entry in stages:
+        name, seconds, cached = entry.get("stage"), float(entry.get("seconds") or 0.0), bool(entry.get("cached"))
+        if name not in STAGES:
+            nested += 0.0 if cached else seconds
+            continue
+        if not cached:
+            out[str(name)] = max(0.0, seconds - nested)
+        nested = 0.0
+    return out

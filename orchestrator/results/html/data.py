@@ -121,8 +121,7 @@ def stage_times(trials: pd.DataFrame) -> pd.DataFrame:
     (summed, mean, max over the runs). Outer stages (backdoor, eval, safety) count their own
     time only; a stage built inside one (a tokenizer, a base model, a reward model) is its own
     row, so the rows add up to the compute spent."""
-    from orchestrator.plan import measured_stage_seconds
-    from orchestrator.stages import STAGES
+    from orchestrator.stages import STAGES, measured_stage_seconds
 
     runs: dict[str, list[float]] = {}
     cached: dict[str, int] = {}
