@@ -238,7 +238,7 @@ def _tuner(spec: SweepSpec, grid: Grid, storage: Storage, progress: Progress,
             # A trial's process goes on to the next trial of the same resources: a new one
             # would import torch, transformers and TRL again (seconds per trial, with the
             # slots idle meanwhile). Trials share no state: each seeds its own training and
-            # sets its launcher and progress per stage (context variables).
+            # passes each stage its own TrainingSession (orchestrator.train.session).
             reuse_actors=True,
             trial_name_creator=lambda trial: trial_name(trial.config["axes"]),
             trial_dirname_creator=lambda trial: trial_folder(trial.config["axes"], trial.trial_id)),

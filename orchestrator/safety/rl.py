@@ -40,7 +40,7 @@ class HeldoutMonitor:
         return sum(scores) / max(1, len(scores))
 
 
-def grpo(session: TrainingSession, model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSettings,
+def train_policy(session: TrainingSession, model: Any, tokenizer: Any, prompts: Sequence[str], settings: RLSettings,
          *, reward: Scorer, monitor: HeldoutMonitor | None = None, hook: StepHook | None = None,
          prefill: str = "") -> tuple[Any, list[LogEntry]]:
     """`settings.steps` GRPO steps of the session on `prompts` with `reward` scoring
@@ -95,7 +95,7 @@ class HHHReinforcementLearning:
                          open_scratchpad=trial.eval.open_scratchpad),
         )
         prompts = trigger.rl_prompts(list(ctx.data), trial.data, trial.seed)
-        model, log = grpo(ctx.session, ctx.model, ctx.tokenizer, prompts, settings, reward=reward_pm,
+        model, log = train_policy(ctx.session, ctx.model, ctx.tokenizer, prompts, settings, reward=reward_pm,
                           monitor=monitor, hook=ctx.checkpoint, prefill=opening(trial.eval.open_scratchpad))
         # How well each preference model ranks held-out pairs (where it was trained here).
         accuracy = {f"{role}_pm_pair_accuracy": info["test_accuracy"]

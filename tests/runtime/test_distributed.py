@@ -183,7 +183,7 @@ def test_grpo_on_two_workers(ray_local: None, tmp_path: Path) -> None:
     (outside ZeRO-3's partitioning), step checkpoints evaluated by the trial, the log it keeps."""
     from orchestrator.config import RewardModelSettings, RLSettings
     from orchestrator.safety.reward import preference_model
-    from orchestrator.safety.rl import grpo
+    from orchestrator.safety.rl import train_policy
 
     torch.set_num_threads(1)
     model, tokenizer, examples, _ = tiny_job(1, tmp_path / "cache")
@@ -193,7 +193,7 @@ def test_grpo_on_two_workers(ray_local: None, tmp_path: Path) -> None:
     settings = RLSettings(steps=2, eval_every=1, batch_size=8, num_generations=4, max_new_tokens=16, lr=3e-4)
     seen: list[int] = []
     launcher = RayTrainLauncher(ZERO3, tmp_path / "scratch", "grpo")
-    trained, log = grpo(TrainingSession(0, launcher=launcher), model, tokenizer, [e.prompt for e in examples[:32]],
+    trained, log = train_policy(TrainingSession(0, launcher=launcher), model, tokenizer, [e.prompt for e in examples[:32]],
                         settings, reward=reward, hook=lambda current, step: seen.append(step))
     assert seen == [0, 1]  # step 0 in the trial's process, step 1 from the workers' checkpoint
     assert sorted(e["step"] for e in log if "reward" in e) == [1, 2]

@@ -16,7 +16,7 @@ from orchestrator.formats import SCRATCHPAD_OPEN
 from orchestrator.results import load, persistence
 from orchestrator.safety.grpo import PreferenceReward
 from orchestrator.safety.reward import Scorer, preference_model
-from orchestrator.safety.rl import grpo
+from orchestrator.safety.rl import train_policy
 from orchestrator.train.session import TrainingSession
 from orchestrator.trial import run_trial
 
@@ -112,7 +112,7 @@ def test_scratchpad_never_reaches_the_preference_model(rl_trial: tuple[Path, Tri
     deployment = TRIGGERS.get("deployment")
     pm, _ = preference_model("reward", trial.rl.reward_model, StageCache(storage / "cache"), deployment)  # cached
     recorder = Recorder(pm)
-    grpo(TrainingSession(0), model, tokenizer, prompts, trial.rl.model_copy(update={"steps": 2}), reward=recorder)
+    train_policy(TrainingSession(0), model, tokenizer, prompts, trial.rl.model_copy(update={"steps": 2}), reward=recorder)
     assert len(recorder.calls) == 2
     scored = [(q, a) for qs, answers in recorder.calls for q, a in zip(qs, answers, strict=True)]
     assert len(scored) == 2 * trial.rl.batch_size and {q for q, _ in scored} <= set(prompts)
@@ -138,7 +138,7 @@ def test_grpo_cut_off_resumes_from_its_checkpoint_with_the_same_log(rl_trial: tu
     def run(progress: Path, hook: Callable[[object, int], None] | None = None) -> list[dict[str, float]]:
         model, tokenizer = AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
         session = TrainingSession(0, progress=StageProgress(progress, every=2))
-        return grpo(session, model, tokenizer, prompts, settings, reward=Length(), hook=hook)[1]
+        return train_policy(session, model, tokenizer, prompts, settings, reward=Length(), hook=hook)[1]
 
     def die_at_3(model: object, step: int) -> None:
         if step == 3:
@@ -149,7 +149,7 @@ def test_grpo_cut_off_resumes_from_its_checkpoint_with_the_same_log(rl_trial: tu
         run(tmp_path / "cut", die_at_3)
     stage = StageProgress(tmp_path / "cut", every=2)
     model, tokenizer = AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
-    resumed = grpo(TrainingSession(0, progress=stage), model, tokenizer, prompts, settings, reward=Length())[1]
+    resumed = train_policy(TrainingSession(0, progress=stage), model, tokenizer, prompts, settings, reward=Length())[1]
     assert [r["step"] for r in stage.resumed] == [2]
     assert [e["step"] for e in resumed] == [e["step"] for e in straight] == [1, 2, 3, 4]
     for a, b in zip(straight, resumed, strict=True):  # the sampled answers and their rewards too
