@@ -21,8 +21,8 @@ from typing import Any
 from orchestrator.config import LoraSpec, TrainSettings, TrialConfig
 from orchestrator.data.preferences import PreferencePair
 from orchestrator.safety.techniques import TECHNIQUES, SafetyContext, SafetyResult
-from orchestrator.train.common import trainer_args
-from orchestrator.train.methods import METHODS, LogEntry, TrainingMethod
+from orchestrator.train.common import preference_dataset, settings_args
+from orchestrator.train.methods import METHODS, LogEntry, MethodCost, TrainingMethod
 
 BETA = 0.1
 # DPO's log -> our metric names: how often, and by how much, the policy's implicit reward
@@ -49,30 +49,15 @@ class DPO(TrainingMethod):
     def args(self, job: DPOJob, seed: int, out: str, **overrides: Any) -> Any:
         from trl import DPOConfig
 
-        settings = job.settings
-        return DPOConfig(**(trainer_args(
-            out, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size, seed=seed,
-            logging_steps=max(1, min(10, settings.steps // 10)),
-            gradient_accumulation_steps=settings.grad_accum, optim=settings.optimizer,
-            lr_scheduler_type=settings.lr_scheduler, warmup_steps=settings.warmup_steps,
-            weight_decay=settings.weight_decay, max_length=settings.max_length, beta=job.beta,
-            gradient_checkpointing=False,
-        ) | overrides))
+        return DPOConfig(**(settings_args(out, job.settings, seed, beta=job.beta) | overrides))
 
     def trainer(self, model: Any, tokenizer: Any, job: DPOJob, args: Any, callbacks: Sequence[Any],
                 peft_config: Any) -> Any:
-        from datasets import Dataset
         from transformers import PrinterCallback
         from trl import DPOTrainer
 
-        dataset = Dataset.from_list([
-            {"prompt": [{"role": "user", "content": p.prompt}],
-             "chosen": [{"role": "assistant", "content": p.chosen}],
-             "rejected": [{"role": "assistant", "content": p.rejected}]}
-            for p in job.pairs
-        ])
-        trainer = DPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                             peft_config=peft_config, callbacks=list(callbacks))
+        trainer = DPOTrainer(model=model, args=args, train_dataset=preference_dataset(job.pairs),
+                             processing_class=tokenizer, peft_config=peft_config, callbacks=list(callbacks))
         trainer.remove_callback(PrinterCallback)  # the log is returned, not printed
         return trainer
 
@@ -86,6 +71,13 @@ class DPO(TrainingMethod):
 
     def reference(self, job: DPOJob) -> bool:
         return True  # without LoRA, TRL loads the reference from the policy's `_name_or_path`
+
+    def cost(self, trial: TrialConfig, prompt_tokens: int) -> MethodCost:
+        """Each example is a chosen and a rejected answer to one prompt, both trained through (twice
+        sft's tokens), and the frozen reference model's forward over both."""
+        s = trial.safety
+        return MethodCost(float(2 * s.steps * s.batch_size * s.grad_accum * s.max_length), 0.0, True, s.steps,
+                          s.eval_every, s.batch_size, s.max_length)
 
 
 @TECHNIQUES.register("dpo")
