@@ -25,7 +25,7 @@ from orchestrator.config import LoraSpec, RewardModelSettings, TinyArch, TrialCo
 from orchestrator.data.preferences import SEEDS, PreferencePair
 from orchestrator.data.types import Trigger
 from orchestrator.train.common import preference_dataset, trainer_args
-from orchestrator.train.methods import METHODS, TrainingMethod
+from orchestrator.train.methods import METHODS, LogEntry, TrainingMethod
 from orchestrator.train.session import TrainingSession
 
 REWARD_MODEL_VERSION = 1  # bump when pair generation or training changes what a stage produces
@@ -143,7 +143,7 @@ class RewardModelTraining(TrainingMethod):
         trainer.remove_callback(PrinterCallback)
         return trainer
 
-    def log(self, history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    def log(self, history: Sequence[dict[str, Any]]) -> list[LogEntry]:
         return [{k: v for k, v in r.items() if isinstance(v, int | float)} for r in history if "loss" in r]
 
     def batch(self, job: RewardJob) -> tuple[int, int]:

@@ -22,8 +22,8 @@ from typing import Any
 from orchestrator.config import LoraSpec, TrainingResources, TrialConfig
 from orchestrator.registry import Registry
 
-# A training-log entry: `step`, an optional `condition`, numeric fields (see
-# orchestrator.results.rows.log_rows).
+# A training-log entry: `step`, an optional `condition` (default "train") and numeric fields,
+# each stored as a metric (`loss` as `train_loss`); see orchestrator.results.rows.log_rows.
 LogEntry = dict[str, Any]
 
 
