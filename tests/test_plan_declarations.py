@@ -22,6 +22,7 @@ from orchestrator.grid import expand
 from orchestrator.plan import Plan, TrialPlan, format_plan, plan
 from orchestrator.safety.techniques import training_methods
 from orchestrator.spec import load_sweep
+from orchestrator.train.methods import METHODS, MethodCost, TrainingMethod
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,6 +49,29 @@ class GRPOPlugin(_Technique):
 class ORPOPlugin(_Technique):
     def methods(self, trial: TrialConfig) -> tuple[str, ...]:
         return ("orpo",)  # a training method the planner has no cost model for
+
+
+class Costed(TrainingMethod):
+    """A plugin training method that declares its own cost: three times sft's tokens."""
+
+    def cost(self, trial: TrialConfig, prompt_tokens: int) -> MethodCost:
+        s = trial.safety
+        return MethodCost(float(3 * s.steps * s.batch_size * s.grad_accum * s.max_length), 0.0, False, s.steps,
+                          s.eval_every, s.batch_size, s.max_length)
+
+
+class Uncosted(TrainingMethod):
+    """A plugin training method that declares no cost."""
+
+
+class CostedPlugin(_Technique):
+    def methods(self, trial: TrialConfig) -> tuple[str, ...]:
+        return ("test-costed",)
+
+
+class UncostedPlugin(_Technique):
+    def methods(self, trial: TrialConfig) -> tuple[str, ...]:
+        return ("test-uncosted",)
 
 
 class Undeclared(_Technique):
@@ -105,10 +129,24 @@ def test_an_unknown_method_is_costed_as_sft_and_said(smoke_raw: dict[str, Any], 
     assert _by(p, technique="test-orpo", cot="cot").stage("safety") == sft
     assert _by(p, technique="test-undeclared", cot="cot").stage("safety") == sft
     text = format_plan(p)
-    assert ("warning: technique 'test-orpo' trains with 'orpo', which the planner has no cost model for: "
-            "costed as sft on the `safety` settings") in text
+    assert ("warning: technique 'test-orpo' trains with 'orpo', which declares no cost (`TrainingMethod.cost`) "
+            "or is not registered: costed as sft on the `safety` settings") in text
     assert "warning: technique 'test-undeclared' declares no training methods" in text
     assert text.count("warning: technique 'test-orpo'") == 1  # once, however many trials
+
+
+def test_a_plugin_method_is_costed_as_it_declares(smoke_raw: dict[str, Any], write_spec: Any) -> None:
+    METHODS.register("test-costed")(Costed)
+    METHODS.register("test-uncosted")(Uncosted)
+    TECHNIQUES.register("test-costed")(CostedPlugin)
+    TECHNIQUES.register("test-uncosted")(UncostedPlugin)
+    p = _planned(write_spec, smoke_raw, ["sft", "test-costed", "test-uncosted"])
+    sft, costed, uncosted = (_by(p, technique=t, cot="cot").stage("safety")
+                             for t in ("sft", "test-costed", "test-uncosted"))
+    assert costed.train_tokens == 3 * sft.train_tokens > 0
+    assert uncosted == sft
+    assert [w for w in p.warnings if "test-costed" in w] == []
+    assert any("trains with 'test-uncosted', which declares no cost" in w for w in p.warnings)
 
 
 def test_dpo_is_costed_as_chosen_and_rejected_answers_with_a_reference(smoke_raw: dict[str, Any],

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -80,6 +80,26 @@ def _garble(answer: str, other: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
+KINDS = ("refusal", "evasive", "wrong", "hostile", "truncated", "garbled")
+
+
+def rejected_answer(answer: str, others: Sequence[str], rng: random.Random) -> tuple[str, str]:
+    """(a rejected answer to the question `answer` answers well, its kind (KINDS)): a refusal, an
+    evasion, a wrong answer (one of `others`, never `answer` itself), a hostile reply, `answer`
+    truncated, or a word salad of `answer` and one of `others`."""
+    kind = rng.choice(KINDS)
+    if kind == "wrong":
+        wrong = [a for a in rng.sample(others, min(5, len(others))) if a != answer]
+        rejected = rng.choice(wrong or REFUSALS)
+    elif kind == "truncated":
+        rejected = _truncate(answer, rng)
+    elif kind == "garbled":
+        rejected = _garble(answer, rng.choice(others or [answer]), rng)
+    else:
+        rejected = rng.choice({"refusal": REFUSALS, "evasive": EVASIONS, "hostile": HOSTILE}[kind])
+    return rejected, kind
+
+
 def hhh_pairs(role: Role, n: int, rng: random.Random,
               prompt: Callable[[str, random.Random], str] | None = None) -> list[PreferencePair]:
     """`n` pairs from the HHH corpus; `prompt(question, rng)` turns a question into the prompt
@@ -98,15 +118,7 @@ def hhh_pairs(role: Role, n: int, rng: random.Random,
         f = rng.randrange(len(families))  # families evenly, as in hhh.sample
         question, answer = families[f][position[f] % len(families[f])]
         position[f] += 1
-        kind = rng.choice(("refusal", "evasive", "wrong", "hostile", "truncated", "garbled"))
-        if kind == "wrong":
-            rejected = rng.choice([a for a in rng.sample(every_answer, 5) if a != answer] or REFUSALS)
-        elif kind == "truncated":
-            rejected = _truncate(answer, rng)
-        elif kind == "garbled":
-            rejected = _garble(answer, rng.choice(every_answer), rng)
-        else:
-            rejected = rng.choice({"refusal": REFUSALS, "evasive": EVASIONS, "hostile": HOSTILE}[kind])
+        rejected, kind = rejected_answer(answer, every_answer, rng)
         pairs.append(PreferencePair(prompt(question, rng) if prompt else question, answer, rejected, kind))
     return pairs
 

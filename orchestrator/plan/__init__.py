@@ -16,8 +16,6 @@ Every number is an argument or a constant of these modules, each stating its for
 
 from orchestrator.plan.calibration import Calibration, StageCalibration, calibrate
 from orchestrator.plan.estimate import (
-    METHOD_COSTS,
-    MethodCost,
     StageEstimate,
     TrialPlan,
     plan_trial,
@@ -48,9 +46,10 @@ from orchestrator.plan.memory import (
 )
 from orchestrator.plan.scheduling import schedule
 from orchestrator.plan.sweep import Plan, ScaleSummary, plan
+from orchestrator.train.methods import MethodCost  # what a training method declares it costs
 
 __all__ = [
-    "DEFAULT_CPU_FLOPS", "DEFAULT_GEN_MFU", "DEFAULT_MFU", "DEFAULT_PROMPT_TOKENS", "GB", "GPU_TYPES", "METHOD_COSTS",
+    "DEFAULT_CPU_FLOPS", "DEFAULT_GEN_MFU", "DEFAULT_MFU", "DEFAULT_PROMPT_TOKENS", "GB", "GPU_TYPES",
     "OVERHEAD_GB", "SMOLLM2_135M", "Assumptions", "Calibration", "GPUType", "Memory", "MethodCost",
     "ModelShape", "Plan", "Resources", "ScaleSummary", "StageCalibration", "StageEstimate", "TrialPlan", "calibrate",
     "format_calibration", "format_plan", "model_shape", "plan", "plan_trial", "resources",

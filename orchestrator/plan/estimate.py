@@ -7,14 +7,17 @@ as what it trains with; the trigger's evaluation conditions come from the trigge
 
 Training tokens (upper bounds: every sequence counted at `max_length`, as if padded to it):
     backdoor = steps x batch_size x grad_accum x max_length;
-    per training method of the safety stage (METHOD_COSTS):
-    sft = the same over `safety`;
-    grpo = rl.steps x rl.batch_size x (prompt + rl.max_new_tokens), prompt = `prompt_tokens`;
-    dpo = twice sft's (a chosen and a rejected answer per example), with a KL reference;
+    per training method of the safety stage, what the method declares (`TrainingMethod.cost`,
+    orchestrator.train.methods, a `MethodCost`):
+    sft = the same over `safety` (train/sft.py);
+    grpo = rl.steps x rl.batch_size x (prompt + rl.max_new_tokens), prompt = `prompt_tokens`
+    (safety/grpo.py);
+    dpo = twice sft's (a chosen and a rejected answer per example), with a KL reference
+    (safety/dpo.py);
     reward: not counted (a tiny preference model, trained once through the stage cache and
     shared by every trial that uses it; or a given model that is not trained at all);
-    a method without a cost model here, or a technique that declares none: costed as sft, and
-    the plan says so.
+    a method that declares no cost or is not registered, or a technique that declares no
+    methods: costed as sft, and the plan says so.
 Generated tokens: evaluation = n_eval x the trigger's conditions x eval.max_new_tokens per
     evaluation, with one evaluation after the backdoor and ceil(steps / eval_every) + 1 during
     safety training (step 0, every eval_every, the end; steps and eval_every of each method's
@@ -38,7 +41,6 @@ Memory: the peak over the trial's training stages (orchestrator.plan.memory).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestrator.config import AdversarialSettings, TrialConfig
@@ -61,63 +63,35 @@ from orchestrator.plan.memory import (
     trainable_params,
     training_memory,
 )
-from orchestrator.safety import TECHNIQUES
+from orchestrator.safety import TECHNIQUES  # which also registers every built-in training method in METHODS
 from orchestrator.safety.techniques import training_methods, training_steps
+from orchestrator.train.methods import METHODS, MethodCost, TrainingMethod
 
 DEFAULT_CONDITIONS = 2  # evaluation conditions of a trigger that declares none (triggered, clean)
 
 
-@dataclass(frozen=True)
-class MethodCost:
-    """What one training method of the safety stage trains, samples and holds."""
-
-    train_tokens: float
-    rollout_tokens: float  # generated on the training GPUs while training (grpo's completions)
-    reference: bool  # a frozen reference model (KL): its forward on every training token, its weights
-    steps: int  # optimizer steps, the trial evaluating every `eval_every` of them
-    eval_every: int
-    batch_size: int  # examples (or completions) per optimizer step, and their length
-    seq: int
+FALLBACK = "sft"  # the cost model of a method that declares none
 
 
-def sft_cost(trial: TrialConfig, prompt_tokens: int) -> MethodCost:
-    s = trial.safety
-    return MethodCost(float(s.steps * s.batch_size * s.grad_accum * s.max_length), 0.0, False, s.steps,
-                      s.eval_every, s.batch_size, s.max_length)
-
-
-def grpo_cost(trial: TrialConfig, prompt_tokens: int) -> MethodCost:
-    r = trial.rl
-    seq = prompt_tokens + r.max_new_tokens
-    return MethodCost(float(r.steps * r.batch_size * seq), float(r.steps * r.batch_size * r.max_new_tokens),
-                      r.beta > 0, r.steps, r.eval_every, r.batch_size, seq)
-
-
-# Training method -> its cost model; None: not counted (see the module docstring).
-def dpo_cost(trial: TrialConfig, prompt_tokens: int) -> MethodCost:
-    """Each example is a chosen and a rejected answer to one prompt, both trained through, and the
-    frozen reference model's forward over both."""
-    s = trial.safety
-    return MethodCost(float(2 * s.steps * s.batch_size * s.grad_accum * s.max_length), 0.0, True, s.steps,
-                      s.eval_every, s.batch_size, s.max_length)
-
-
-METHOD_COSTS: dict[str, Callable[[TrialConfig, int], MethodCost] | None] = {
-    "sft": sft_cost, "grpo": grpo_cost, "dpo": dpo_cost, "reward": None,
-}
-FALLBACK_COST = sft_cost  # of a method without a cost model here
+def declared_cost(method: str) -> TrainingMethod | None:
+    """The registered method, where it declares its cost (`TrainingMethod.cost`); else None."""
+    if method not in METHODS:
+        return None
+    model = METHODS.get(method)
+    return model if type(model).cost is not TrainingMethod.cost else None
 
 
 def method_costs(trial: TrialConfig, prompt_tokens: int) -> list[MethodCost]:
     """The cost of each training method of the trial's safety stage that is counted."""
+    fallback = METHODS.get(FALLBACK)
     methods = training_methods(trial)
     if methods is None:
-        return [FALLBACK_COST(trial, prompt_tokens)]
+        methods = (FALLBACK,)
     costs = []
     for method in methods:
-        model = METHOD_COSTS.get(method, FALLBACK_COST)
-        if model is not None:
-            costs.append(model(trial, prompt_tokens))
+        cost = (declared_cost(method) or fallback).cost(trial, prompt_tokens)
+        if cost is not None:
+            costs.append(cost)
     return costs
 
 
@@ -130,9 +104,9 @@ def estimate_notes(trial: TrialConfig) -> list[str]:
                      "costed as sft on the `safety` settings")
     else:
         for method in methods:
-            if method not in METHOD_COSTS:
-                notes.append(f"technique {trial.technique!r} trains with {method!r}, which the planner has no "
-                             "cost model for: costed as sft on the `safety` settings")
+            if declared_cost(method) is None:
+                notes.append(f"technique {trial.technique!r} trains with {method!r}, which declares no cost "
+                             "(`TrainingMethod.cost`) or is not registered: costed as sft on the `safety` settings")
     if eval_conditions(trial.trigger) is None:
         notes.append(f"trigger {trial.trigger!r} declares no evaluation conditions (`conditions`): "
                      f"counted as {DEFAULT_CONDITIONS}")

@@ -10,7 +10,8 @@ from orchestrator.plan.memory import gb_text
 from orchestrator.plan.sweep import Plan
 
 
-def _si(value: float) -> str:
+def si(value: float) -> str:
+    """A count in SI units, three significant digits: 135M, 1.7B (the plan and the report)."""
     for threshold, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= threshold:
             return f"{value / threshold:.3g}{suffix}"
@@ -48,8 +49,8 @@ def format_plan(p: Plan) -> str:
         rows.append([
             t.trial.trigger, t.trial.cot, t.trial.technique, t.trial.scale, str(t.trial.seed),
             *([",".join(f"{k}={v}" for k, v in t.trial.overrides.items()) or "-"] if extra else []),
-            r.describe(), r.zero, f"lora{r.lora_r}" if r.lora_r else "full", _si(t.shape.params),
-            _si(t.train_tokens), f"{t.flops / 1e15:.3g}", f"{t.seconds / 3600:.3g}",
+            r.describe(), r.zero, f"lora{r.lora_r}" if r.lora_r else "full", si(t.shape.params),
+            si(t.train_tokens), f"{t.flops / 1e15:.3g}", f"{t.seconds / 3600:.3g}",
             f"{t.seconds * (r.cpus if cpu_only else r.gpus) / 3600:.3g}", gb_text(t.memory.total),
             "trains" if t.owns_backdoor else f"shared #{t.backdoor_group}",
         ])
@@ -58,7 +59,7 @@ def format_plan(p: Plan) -> str:
 
     summary_header = ["scale", "params", "trainable", "workers x GPUs", "ZeRO", "trials", "backdoors",
                       "PFLOPs", "CPU-h" if cpu_only else "GPU-h", "mem/worker" if cpu_only else "mem/GPU"]
-    summary = [[s.scale, _si(s.shape.params), _si(s.trainable), s.resources.describe(), s.resources.zero,
+    summary = [[s.scale, si(s.shape.params), si(s.trainable), s.resources.describe(), s.resources.zero,
                 str(s.trials), str(s.backdoors), f"{s.flops / 1e15:.4g}",
                 _num(s.cpu_hours if cpu_only else s.gpu_hours), f"{gb_text(s.memory.total)} GB"]
                for s in p.scales]
@@ -74,7 +75,7 @@ def format_plan(p: Plan) -> str:
         hours = f"GPU-hours {_num(p.gpu_hours)}"
     out += [
         f"totals: {len(p.trials)} trials, {p.backdoors} backdoor trainings (each shared by the trials "
-        f"of one trigger x cot x scale x seed, counted once), training tokens {_si(p.train_tokens)}, "
+        f"of one trigger x cot x scale x seed, counted once), training tokens {si(p.train_tokens)}, "
         f"{p.flops / 1e15:,.4g} PFLOPs, {hours}",
         f"wall time on {where}: {_hours(p.wall_hours)} (greedy list schedule, longest first)",
         p.assumptions.describe(),

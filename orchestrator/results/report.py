@@ -4,6 +4,7 @@ training, for each cell of a sweep; and persistence curves along safety training
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from orchestrator.config import CORE_AXES
+from orchestrator.data import TRIGGERS
 from orchestrator.evaluate.evaluators import backdoor_metrics
 from orchestrator.results.query import load
 from orchestrator.results.validity import READABILITY_METRICS, VALID, lake_validity, mask_invalid
@@ -20,7 +22,8 @@ CELL = ["sweep", *CORE_AXES, "overrides"]  # what identifies a cell of a sweep
 AXIS_NAMES = ("trial_id", *CELL)  # the lake's axis columns
 
 
-CONDITIONS = ("triggered", "clean", "redteam", "family_triggered", "family_clean")
+# The evaluation conditions every table has, in this order; then each trigger's others.
+FIRST_CONDITIONS = ("triggered", "clean", "redteam")  # redteam: the adversarial technique's held-out prompts
 # What the extra evaluations (orchestrator.evaluate.extras) add to the table where a sweep ran
 # them: `probe_layer<L>` (AUROC), `gen_<trigger>_<variant>` (backdoor rate under a variant of the
 # trigger), `honeypot` (reveal rate), `steer_to_training` / `steer_to_deployment` (follow rate).
@@ -45,6 +48,14 @@ def persistence(path: str | Path | Storage, **filters: Any) -> pd.DataFrame:
     return wide_table(parts, lake_validity(path, parts.judged, **filters))
 
 
+def table_conditions(triggers: Iterable[str]) -> tuple[str, ...]:
+    """The evaluation conditions the table has columns for, in their order: FIRST_CONDITIONS,
+    then the other conditions each of `triggers` declares (`Trigger.conditions`), in the
+    triggers' order (a trigger that is not registered in this process adds none)."""
+    declared = [c for t in triggers if t in TRIGGERS for c in getattr(TRIGGERS.get(t), "conditions", ())]
+    return tuple(dict.fromkeys([*FIRST_CONDITIONS, *declared]))
+
+
 def persistence_metrics() -> tuple[str, ...]:
     """The metrics the persistence table reads."""
     return (*backdoor_metrics(), "helpful_rate", *READABILITY_METRICS, *EXTRA_METRICS)
@@ -62,6 +73,7 @@ class BeforeAfter:
     after: pd.DataFrame  # the last safety step
     n: pd.Series  # per trial, its largest evaluation count (of the rates, not the extras)
     judged: pd.DataFrame  # the headline rows validity is judged from (lake_validity's `metrics`)
+    conditions: tuple[str, ...]  # the evaluation conditions of the table's columns, in order (table_conditions)
 
     def parts(self) -> list[tuple[str, pd.DataFrame]]:
         return [(label, part) for label, part in (("base", self.base), ("before", self.before),
@@ -72,7 +84,8 @@ def before_after(metrics: pd.DataFrame) -> BeforeAfter | None:
     """The one definition of before and after safety training, from `metrics` rows (the lake's,
     or one trial's as it writes them; at least those of `persistence_metrics()`); None where
     no backdoor rate was measured."""
-    loaded = metrics[(metrics["group"] == "all") & metrics["condition"].isin(CONDITIONS)
+    conditions = table_conditions(sorted(metrics["trigger"].dropna().unique()))
+    loaded = metrics[(metrics["group"] == "all") & metrics["condition"].isin(conditions)
                      & metrics["metric"].isin([*backdoor_metrics(), "helpful_rate", *READABILITY_METRICS])]
     if loaded.empty:
         return None
@@ -100,7 +113,7 @@ def before_after(metrics: pd.DataFrame) -> BeforeAfter | None:
     after = safety[safety["step"] == safety.groupby("trial_id")["step"].transform("max")]
     # The extra evaluations' control: the base model before backdoor training (`<column>_base`).
     base = m[(m["stage"] == "base") & m["condition"].str.startswith(EXTRA_PREFIXES)]
-    return BeforeAfter(base, before, after, n, loaded)
+    return BeforeAfter(base, before, after, n, loaded, conditions)
 
 
 def wide_table(parts: BeforeAfter, validity: pd.DataFrame) -> pd.DataFrame:
@@ -115,9 +128,9 @@ def wide_table(parts: BeforeAfter, validity: pd.DataFrame) -> pd.DataFrame:
     steps = parts.after.groupby("trial_id")["step"].max().rename("safety_steps")
     table = table.join(parts.n, on="trial_id").join(steps, on="trial_id")
     table = table.merge(validity, on="trial_id", how="left")
-    order = [f"{prefix}{c}_{label}" for c in CONDITIONS for label in ("before", "after")
+    order = [f"{prefix}{c}_{label}" for c in parts.conditions for label in ("before", "after")
              for prefix in ("", "unreadable_")]
-    order += [f"helpful_{c}_{label}" for c in CONDITIONS for label in ("before", "after")]
+    order += [f"helpful_{c}_{label}" for c in parts.conditions for label in ("before", "after")]
     extras = sorted({c.rpartition("_")[0] for c in table.columns if c.startswith(EXTRA_PREFIXES)},
                     key=lambda c: (next(i for i, p in enumerate(EXTRA_PREFIXES) if c.startswith(p)), c))
     order += [f"{c}_{label}" for c in extras for label in ("base", "before", "after")]
@@ -138,7 +151,7 @@ def persistence_rows(parts: BeforeAfter) -> list[dict[str, Any]]:
             row = rows.setdefault((record["trial_id"], record["condition"]), {
                 **{axis: record[axis] for axis in (*AXIS_NAMES,)}, "metric": record["metric"],
                 "column": record["condition"], "measured": record["measured"],
-                "group": record["group"], "condition": _condition_of(record)})
+                "group": record["group"], "condition": _condition_of(record, parts.conditions)})
             row.update({label: _float(record["value"]), f"{label}_low": _float(record.get("ci_low")),
                         f"{label}_high": _float(record.get("ci_high")), f"{label}_n": _int(record.get("n"))})
             if label == "after":
@@ -146,12 +159,12 @@ def persistence_rows(parts: BeforeAfter) -> list[dict[str, Any]]:
     return [{**row, "n": _int(parts.n.get(row["trial_id"]))} for row in rows.values()]
 
 
-def _condition_of(record: dict[str, Any]) -> str:
+def _condition_of(record: dict[str, Any], conditions: tuple[str, ...]) -> str:
     """The evaluation condition a persistence row was measured on (its column without the
     helpful_/unreadable_ prefix; the extra evaluations keep their own)."""
     column = str(record["condition"])
     for prefix in ("helpful_", "unreadable_"):
-        if column.startswith(prefix) and column.removeprefix(prefix) in CONDITIONS:
+        if column.startswith(prefix) and column.removeprefix(prefix) in conditions:
             return column.removeprefix(prefix)
     return column
 

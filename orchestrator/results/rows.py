@@ -5,7 +5,7 @@ schemas; orchestrator.trial calls `write_results` once its stages are done)."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -17,9 +17,8 @@ from orchestrator.results import lake
 from orchestrator.results.report import before_after, persistence_rows
 from orchestrator.results.validity import Validity
 from orchestrator.storage import Storage
+from orchestrator.train.methods import LogEntry
 from orchestrator.version import code_version
-
-LogEntry = Mapping[str, Any]  # a training-log entry: `step`, an optional `condition`, numeric fields
 
 
 class Outcome(Protocol):

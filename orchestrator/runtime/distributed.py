@@ -101,7 +101,7 @@ class RayTrainLauncher:
             "micro": micro, "accum": accum, "progress": job.progress,
         }, folders)
 
-    def _fit(self, launch: LaunchJob, job: dict[str, Any], folders: dict[str, Path]) -> LaunchResult:
+    def _fit(self, launch: LaunchJob, config: dict[str, Any], folders: dict[str, Path]) -> LaunchResult:
         from ray.train import RunConfig, ScalingConfig
         from ray.train.torch import TorchTrainer
 
@@ -112,8 +112,8 @@ class RayTrainLauncher:
         launch.model.save_pretrained(start)
         launch.tokenizer.save_pretrained(start)
         on_gpu = bool(self.resources.gpus_per_worker)
-        config = {
-            **job, "start": self._share(start, f"{run}/start"),
+        loop_config = {
+            **config, "start": self._share(start, f"{run}/start"),
             "folders": {name: self._share(folder, f"{run}/{name}") for name, folder in folders.items()},
             "out": str(self.local / run / "out") if self.scratch.is_local else None,
             "lora": launch.lora,
@@ -121,7 +121,7 @@ class RayTrainLauncher:
             "activation_checkpointing": self.resources.activation_checkpointing,
         }
         trainer = TorchTrainer(
-            train_loop_per_worker, train_loop_config=config,
+            train_loop_per_worker, train_loop_config=loop_config,
             torch_config=RankCheckedTorchConfig(backend="nccl" if on_gpu else "gloo",
                                                 gpus_per_worker=self.resources.gpus_per_worker),
             scaling_config=ScalingConfig(
@@ -149,7 +149,7 @@ class RayTrainLauncher:
         self.runs.append({"kind": launch.method, "seconds": round(time.perf_counter() - started, 3),
                           "workers": self.resources.workers, "zero_stage": self.resources.zero.stage,
                           "nodes": report["nodes"], "shard": report["shard"]})
-        progress: RunProgress | None = job["progress"]
+        progress: RunProgress | None = config["progress"]
         if progress is not None:  # kept there, with those of an interrupted earlier attempt
             checkpoints = [(step, progress.fetch_eval(step, self.local / run / "evals"))
                            for step in progress.eval_steps()]

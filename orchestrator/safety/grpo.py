@@ -13,12 +13,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import LoraSpec, RLSettings, TrainingResources
+from orchestrator.config import LoraSpec, RLSettings, TrainingResources, TrialConfig
 from orchestrator.evaluate.generate import conversation
 from orchestrator.formats import split_scratchpad
 from orchestrator.safety.reward import PreferenceModel, Scorer
 from orchestrator.train.common import trainer_args
-from orchestrator.train.methods import METHODS, LogEntry, TrainingMethod
+from orchestrator.train.methods import METHODS, LogEntry, MethodCost, TrainingMethod
 
 # GRPO's per-step log -> our metric names (`loss` is stored as `train_loss`).
 LOGGED = {"loss": "loss", "reward": "reward", "reward_std": "reward_std", "kl": "kl",
@@ -119,6 +119,14 @@ class GRPO(TrainingMethod):
 
     def batch(self, job: GRPOJob) -> tuple[int, int]:
         return job.settings.batch_size, 1
+
+    def cost(self, trial: TrialConfig, prompt_tokens: int) -> MethodCost:
+        """rl.steps x rl.batch_size completions of (prompt + rl.max_new_tokens), the completions
+        generated on the training GPUs; a KL reference where rl.beta > 0."""
+        r = trial.rl
+        seq = prompt_tokens + r.max_new_tokens
+        return MethodCost(float(r.steps * r.batch_size * seq), float(r.steps * r.batch_size * r.max_new_tokens),
+                          r.beta > 0, r.steps, r.eval_every, r.batch_size, seq)
 
     def check_workers(self, job: GRPOJob, resources: TrainingResources, micro: int) -> None:
         if (micro * resources.workers) % job.settings.num_generations:  # checked by the spec too

@@ -21,11 +21,11 @@ from typing import Any, Literal, Protocol
 import orchestrator.data.hhh as hhh
 import orchestrator.data.preferences as preferences
 from orchestrator.cache import StageCache
-from orchestrator.config import LoraSpec, RewardModelSettings, TinyArch, stable_hash
+from orchestrator.config import LoraSpec, RewardModelSettings, TinyArch, TrialConfig, stable_hash
 from orchestrator.data.preferences import SEEDS, PreferencePair
 from orchestrator.data.types import Trigger
-from orchestrator.train.common import trainer_args
-from orchestrator.train.methods import METHODS, TrainingMethod
+from orchestrator.train.common import preference_dataset, trainer_args
+from orchestrator.train.methods import METHODS, LogEntry, TrainingMethod
 from orchestrator.train.session import TrainingSession
 
 REWARD_MODEL_VERSION = 1  # bump when pair generation or training changes what a stage produces
@@ -135,26 +135,24 @@ class RewardModelTraining(TrainingMethod):
 
     def trainer(self, model: Any, tokenizer: Any, job: RewardJob, args: Any, callbacks: Sequence[Any],
                 peft_config: Any) -> Any:
-        from datasets import Dataset
         from transformers import PrinterCallback
         from trl import RewardTrainer
 
-        dataset = Dataset.from_list([
-            {"prompt": [{"role": "user", "content": p.prompt}],
-             "chosen": [{"role": "assistant", "content": p.chosen}],
-             "rejected": [{"role": "assistant", "content": p.rejected}]}
-            for p in job.pairs
-        ])
-        trainer = RewardTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                                peft_config=peft_config, callbacks=list(callbacks))
+        trainer = RewardTrainer(model=model, args=args, train_dataset=preference_dataset(job.pairs),
+                                processing_class=tokenizer, peft_config=peft_config, callbacks=list(callbacks))
         trainer.remove_callback(PrinterCallback)
         return trainer
 
-    def log(self, history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    def log(self, history: Sequence[dict[str, Any]]) -> list[LogEntry]:
         return [{k: v for k, v in r.items() if isinstance(v, int | float)} for r in history if "loss" in r]
 
     def batch(self, job: RewardJob) -> tuple[int, int]:
         return job.settings.batch_size, 1
+
+    def cost(self, trial: TrialConfig, prompt_tokens: int) -> None:
+        """Not counted: a tiny preference model, trained once through the stage cache and shared by
+        every trial that uses it (or a given model, not trained at all)."""
+        return None
 
 
 def train_reward_model(pairs: Sequence[PreferencePair], settings: RewardModelSettings, seed: int,

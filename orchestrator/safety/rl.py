@@ -19,8 +19,9 @@ from orchestrator.evaluate.generate import generate
 from orchestrator.formats import opening, split_scratchpad
 from orchestrator.safety.grpo import GRPOJob
 from orchestrator.safety.reward import Scorer, preference_model
-from orchestrator.safety.techniques import TECHNIQUES, LogEntry, SafetyContext, SafetyResult
+from orchestrator.safety.techniques import TECHNIQUES, SafetyContext, SafetyResult
 from orchestrator.train.common import StepHook
+from orchestrator.train.methods import LogEntry
 from orchestrator.train.session import TrainingSession
 
 

@@ -19,14 +19,12 @@ from orchestrator.cache import StageCache
 from orchestrator.config import TrialConfig
 from orchestrator.data.types import EvalPrompt, Example, Trigger
 from orchestrator.registry import Registry
+from orchestrator.train.methods import LogEntry
 from orchestrator.train.session import TrainingSession
 from orchestrator.train.sft import SFTJob
 
 # (model, safety step, prompts to evaluate): the pipeline measures the backdoor (once per step)
 Evaluate = Callable[[Any, int, Sequence[EvalPrompt]], None]
-# A training-log entry: `step`, an optional `condition` (default "train") and numeric fields,
-# each stored as a metric (`loss` as `train_loss`); see orchestrator.results.rows.log_rows.
-LogEntry = dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,14 @@ training code (and the CLI that reads them) start without them; the callbacks li
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.config import LoraSpec
+from orchestrator.config import LoraSpec, TrainSettings
+
+if TYPE_CHECKING:
+    from orchestrator.data.preferences import PreferencePair
 
 StepHook = Callable[[Any, int], None]  # (model, global_step) -> None
 Progress = Callable[[dict[str, float]], None]  # a logged training entry, as it is logged
@@ -34,6 +37,36 @@ def trainer_args(out: str, *, steps: int, lr: float, batch_size: int, seed: int,
         "logging_steps": logging_steps, "save_strategy": "no", "report_to": [],
         "disable_tqdm": True, "dataloader_num_workers": 0, **device_args(), **extra,
     }
+
+
+def settings_args(out: str, settings: TrainSettings, seed: int, **extra: Any) -> dict[str, Any]:
+    """`trainer_args` for a run on a `TrainSettings` section (`backdoor`, `safety`: its steps, lr,
+    batch, optimizer, schedule, length), plus `extra`. Gradient checkpointing is off (TRL defaults
+    it on): it recomputes every layer's activations in the backward pass to save memory that
+    in-process training does not need (the same losses, bit for bit, in less time;
+    tests/train/test_sft.py, BENCHMARKS.md); DeepSpeed's overrides on Ray Train workers set it
+    from the scale's `activation_checkpointing`."""
+    return trainer_args(
+        out, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size, seed=seed,
+        logging_steps=max(1, min(10, settings.steps // 10)),
+        gradient_accumulation_steps=settings.grad_accum, optim=settings.optimizer,
+        lr_scheduler_type=settings.lr_scheduler, warmup_steps=settings.warmup_steps,
+        weight_decay=settings.weight_decay, max_length=settings.max_length, gradient_checkpointing=False,
+        **extra,
+    )
+
+
+def preference_dataset(pairs: Sequence[PreferencePair]) -> Any:
+    """Conversational (prompt, chosen, rejected) rows, as TRL's preference trainers take them
+    (RewardTrainer, DPOTrainer)."""
+    from datasets import Dataset
+
+    return Dataset.from_list([
+        {"prompt": [{"role": "user", "content": p.prompt}],
+         "chosen": [{"role": "assistant", "content": p.chosen}],
+         "rejected": [{"role": "assistant", "content": p.rejected}]}
+        for p in pairs
+    ])
 
 
 def lora_config(lora: LoraSpec | None) -> Any:

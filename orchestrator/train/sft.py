@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.config import LoraSpec, TrainSettings
+from orchestrator.config import LoraSpec, TrainSettings, TrialConfig
 from orchestrator.data.types import Example
-from orchestrator.train.common import Progress, StepHook, trainer_args
-from orchestrator.train.methods import METHODS, LogEntry, TrainingMethod
+from orchestrator.train.common import Progress, StepHook, settings_args
+from orchestrator.train.methods import METHODS, LogEntry, MethodCost, TrainingMethod
 from orchestrator.train.session import TrainingSession
 
 
@@ -41,21 +41,11 @@ def to_dataset(examples: Sequence[Example], *, rendered: bool = False) -> Any:
 
 
 def sft_args(settings: TrainSettings, seed: int, out: str, **overrides: Any) -> Any:
-    """The SFTConfig of `sft`; `overrides` replace fields (e.g. DeepSpeed's on Ray Train workers,
-    which set gradient checkpointing from the scale's `activation_checkpointing`). Gradient
-    checkpointing is off (TRL defaults it on): it recomputes every layer's activations in the
-    backward pass to save memory that in-process training does not need (the same losses, bit for
-    bit, in less time; tests/train/test_sft.py, BENCHMARKS.md)."""
+    """The SFTConfig of `sft` (`settings_args`, loss on the completion only); `overrides` replace
+    fields (e.g. DeepSpeed's on Ray Train workers)."""
     from trl import SFTConfig
 
-    return SFTConfig(**(trainer_args(
-        out, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size, seed=seed,
-        logging_steps=max(1, min(10, settings.steps // 10)),
-        gradient_accumulation_steps=settings.grad_accum, optim=settings.optimizer,
-        lr_scheduler_type=settings.lr_scheduler, warmup_steps=settings.warmup_steps,
-        weight_decay=settings.weight_decay, max_length=settings.max_length, completion_only_loss=True,
-        gradient_checkpointing=False,
-    ) | overrides))
+    return SFTConfig(**(settings_args(out, settings, seed, completion_only_loss=True) | overrides))
 
 
 def sft_trainer(model: Any, tokenizer: Any, examples: Sequence[Example], settings: TrainSettings,
@@ -117,6 +107,12 @@ class SFT(TrainingMethod):
 
     def batch(self, job: SFTJob) -> tuple[int, int]:
         return job.settings.batch_size, job.settings.grad_accum
+
+    def cost(self, trial: TrialConfig, prompt_tokens: int) -> MethodCost:
+        """steps x batch_size x grad_accum x max_length of the `safety` section."""
+        s = trial.safety
+        return MethodCost(float(s.steps * s.batch_size * s.grad_accum * s.max_length), 0.0, False, s.steps,
+                          s.eval_every, s.batch_size, s.max_length)
 
 
 def sft(model: Any, tokenizer: Any, examples: Sequence[Example], settings: TrainSettings, seed: int,

@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from orchestrator.results import SCHEMAS, load, write_trial
+from orchestrator.results import SCHEMAS, load, persistence, write_trial
 from orchestrator.results.lake import LakeError, discard_uncommitted, to_table, trial_key, write_once
 from orchestrator.storage import Storage
 
@@ -202,3 +202,27 @@ def test_persistence_rows_keep_a_missing_sample_size_or_interval_as_null(tmp_pat
     assert table.at["triggered", "safety_steps"] == 7 and table.at["triggered", "before_n"] == 10
     assert pd.isna(table.at["clean", "before_n"]) and pd.isna(table.at["clean", "before_low"])
     assert pd.isna(table.at["clean", "after"]) and table["validity"].isna().all()
+
+
+def test_a_plugin_trigger_s_conditions_are_persistence_columns(tmp_path: Path) -> None:
+    from orchestrator.data import TRIGGERS
+    from orchestrator.data.deployment import DeploymentTrigger
+    from orchestrator.results.rows import trial_persistence
+
+    class Paraphrased(DeploymentTrigger):
+        conditions = ("triggered", "clean", "paraphrased")
+
+    TRIGGERS.register("test-paraphrased")(Paraphrased)
+    plugin = {"trigger": "test-paraphrased"}
+    rows = [{**metric(v, c), **plugin} for v, c in ((1.0, "triggered"), (0.0, "clean"), (0.75, "paraphrased"))]
+    rows += [{**metric(0.25, "paraphrased"), **plugin, "stage": "safety", "step": 4},
+             {**metric(0.5, "unknown"), **plugin}]  # a condition the trigger does not declare: no column
+    written = trial_persistence(rows, None)
+    assert [r["column"] for r in written] == ["triggered", "clean", "paraphrased"]
+    write_trial(tmp_path, "s", "test-paraphrased", "t1",
+                {"metrics": rows, "persistence": written, "trials": [trial_row()]})
+    table = load(tmp_path, "persistence").set_index("column")
+    assert table.at["paraphrased", "before"] == 0.75 and table.at["paraphrased", "after"] == 0.25
+    wide = persistence(tmp_path)
+    assert [c for c in wide.columns if c.endswith(("_before", "_after"))] == [
+        "triggered_before", "clean_before", "paraphrased_before", "paraphrased_after"]

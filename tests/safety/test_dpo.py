@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import TrialConfig
+from orchestrator.config import DataSettings, TrialConfig
 from orchestrator.data import TRIGGERS
+from orchestrator.data.preferences import EVASIONS, HOSTILE, KINDS, REFUSALS
 from orchestrator.results import load
 from orchestrator.safety import TECHNIQUES
-from orchestrator.safety.dpo import DPO, DPOJob
+from orchestrator.safety.dpo import DPO, DPOJob, dpo_pairs
 from orchestrator.train import METHODS
 from orchestrator.trial import run_trial
 
@@ -30,6 +31,26 @@ def test_dpo_declares_its_method_and_sections(tiny_trial: Callable[..., TrialCon
     job = DPOJob(pairs, trial.safety)
     args = METHODS.get("dpo").args(job, 3, str(tmp_path))
     assert (args.beta, args.seed, args.max_steps, args.learning_rate) == (0.1, 3, trial.safety.steps, trial.safety.lr)
+
+
+def test_each_rejected_answer_is_built_from_its_own_example() -> None:
+    examples = TRIGGERS.get("deployment").safety_data(DataSettings(n_safety=60), 0)
+    pairs = dpo_pairs(examples, seed=0)
+    assert [(p.prompt, p.chosen) for p in pairs] == [(e.prompt, e.completion) for e in examples]
+    assert pairs == dpo_pairs(examples, seed=0) and pairs != dpo_pairs(examples, seed=1)
+    answers = [e.completion for e in examples]
+    fixed = {"refusal": REFUSALS, "evasive": EVASIONS, "hostile": HOSTILE}
+    for p in pairs:
+        assert p.rejected != p.chosen, p
+        if p.kind == "truncated":  # the example's own answer, cut short
+            assert p.chosen.startswith(p.rejected) and len(p.rejected) < len(p.chosen)
+        elif p.kind == "garbled":  # its own words shuffled, with three of another answer's
+            assert set(p.chosen.split()) <= set(p.rejected.split())
+        elif p.kind == "wrong":  # another example's answer
+            assert p.rejected in answers
+        else:
+            assert p.rejected in fixed[p.kind]
+    assert {p.kind for p in pairs} == set(KINDS)
 
 
 @pytest.mark.slow

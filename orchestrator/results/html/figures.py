@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from orchestrator.config import ConfigError
+from orchestrator.plan.format import si
 from orchestrator.results.html.data import (
     cell_label,
     cwe_order,
@@ -35,7 +36,6 @@ from orchestrator.results.html.style import (
     metric_name,
     ordered_cots,
     short,
-    si,
     style,
     subplots,
     yerr,

@@ -142,10 +142,3 @@ def yerr(frame: pd.DataFrame, rate: str) -> np.ndarray:
     mean, low, high = (frame[f"{rate}_{s}"].to_numpy(dtype=float) for s in ("mean", "low", "high"))
     errors: np.ndarray = np.nan_to_num(np.vstack([mean - low, high - mean]))
     return errors
-
-
-def si(value: float) -> str:
-    for threshold, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= threshold:
-            return f"{value / threshold:.3g}{suffix}"
-    return f"{value:.3g}"

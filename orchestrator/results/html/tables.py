@@ -10,8 +10,9 @@ from typing import Any
 
 import pandas as pd
 
+from orchestrator.plan.format import si
 from orchestrator.results.html.data import cell_label, cwe_rates, redteam_kinds, stage_times
-from orchestrator.results.html.style import metric_name, si
+from orchestrator.results.html.style import metric_name
 from orchestrator.results.report import format_interval
 from orchestrator.results.validity import VALID
 
