@@ -91,7 +91,10 @@ def test_two_drivers_on_one_bucket_then_a_rerun(s3_storage: str, tiny_raw: dict[
 
     written = objects(bucket)
     lake = sorted(k for k in written if "/lake/" in k)
-    assert len(lake) == 6  # one object per trial per table
+    tables = [k for k in lake if k.endswith(".parquet")]
+    assert len(tables) == 2 * 4  # one object per trial per table (trials, metrics, samples, persistence)
+    assert len([k for k in lake if "/lake/SCHEMA-" in k]) == 2  # the schema document, .md and .json, once
+    assert len(lake) == len(tables) + 2
     assert any(k.endswith("/_COMPLETE") for k in written)  # stage outputs committed
 
     # A rerun trains nothing and writes nothing (Ray Tune's own state aside).

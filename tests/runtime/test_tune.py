@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 
@@ -16,7 +18,14 @@ def test_tune_copies_no_credential_into_a_trials_runtime_env(monkeypatch: pytest
 
     from orchestrator.runtime.tune import SECRET_VARS, _keep_credentials_out_of_ray
 
-    monkeypatch.setattr(class_cache, "ENV_VARS_TO_PROPAGATE", set(class_cache.ENV_VARS_TO_PROPAGATE))
+    # Ray's own default, from a fresh copy of its module: a sweep run earlier in this process has
+    # already taken the variables out of the loaded module's set.
+    spec = importlib.util.find_spec(class_cache.__name__)
+    assert spec is not None and spec.loader is not None
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    assert fresh.ENV_VARS_TO_PROPAGATE >= SECRET_VARS
+    monkeypatch.setattr(class_cache, "ENV_VARS_TO_PROPAGATE", set(fresh.ENV_VARS_TO_PROPAGATE))
     for name in SECRET_VARS:
         monkeypatch.setenv(name, f"canary-{name}")
 
