@@ -103,13 +103,23 @@ def sigterm_as_sigint() -> Iterator[list[int]]:
 
 
 def _stop_ray() -> None:
-    """Stop this process's Ray (its raylet, GCS and agents) after an interrupt or a failure."""
+    """Stop this process's Ray (its raylet, GCS and agents) at the end of a command, with Ctrl-C
+    ignored meanwhile: left to Ray's atexit hook, a second Ctrl-C during its shutdown (it sleeps)
+    ends in an "Exception ignored in atexit callback" traceback."""
     ray = sys.modules.get("ray")
     if ray is None:
         return
-    with contextlib.suppress(Exception):
-        if ray.is_initialized():
-            ray.shutdown()
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        with contextlib.suppress(Exception):
+            if ray.is_initialized():
+                ray.shutdown()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def guard(command: Callable[[], int], *, argv: Sequence[str], name: str,
@@ -124,6 +134,8 @@ def guard(command: Callable[[], int], *, argv: Sequence[str], name: str,
                 with contextlib.suppress(OSError):
                     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 return EXIT_OK
+            if code == EXIT_INTERRUPTED:
+                _stop_ray()
             if received and code == EXIT_INTERRUPTED:
                 return EXIT_TERMINATED
             return code
