@@ -219,11 +219,25 @@ class ModelSpec(Frozen):
     arch: TinyArch | None = None  # for source `tiny`
     size: ModelSize | None = None  # for planning models that are not loaded here
     lora: LoraSpec | None = None  # train LoRA adapters (merged after each stage) instead of all weights
-    # Ray resources of the trial's own process (data, evaluation; training too with one worker)
+    # Ray resources of the trial's own process (data, evaluation; training too with one worker).
+    # With several workers, `gpus` go to evaluation tasks instead, held only while they run.
     cpus: Annotated[float, Field(ge=0)] = 1.0
     gpus: Annotated[float, Field(ge=0)] = 0.0
     training: TrainingResources = TrainingResources()
     load: LoadSpec = LoadSpec()  # passed through to from_pretrained (source `hf`)
+
+    @property
+    def process_gpus(self) -> float:
+        """GPUs of the trial's own process. A scale that trains on Ray Train workers gets none:
+        its workers hold the training GPUs, and its evaluation (and any other use of its model)
+        runs as a task of its own on `gpus` between training runs (orchestrator.models.saved),
+        so no GPU waits idle through training."""
+        return 0.0 if self.training.distributed else self.gpus
+
+    @property
+    def task_resources(self) -> dict[str, float]:
+        """The Ray resources of one evaluation task of a multi-worker scale."""
+        return {"CPU": self.cpus, "GPU": self.gpus}
 
     @model_serializer(mode="wrap")
     def _omit_default_load(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

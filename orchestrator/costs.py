@@ -69,16 +69,17 @@ def storage(plan: Plan, keep: Policy = "all") -> StorageEstimate:
     return StorageEstimate(weights, checkpoints, lake)
 
 
-def idle_gpu_hours(plan: Plan) -> dict[str, float]:
-    """Per scale: GPU-hours the trial's own process holds idle while its Ray Train workers train
-    (it evaluates between training stages, and Ray keeps its GPUs for it meanwhile)."""
-    idle: dict[str, float] = {}
+def saved_gpu_hours(plan: Plan) -> dict[str, float]:
+    """Per scale with several workers: the GPU-hours its evaluation GPUs would wait idle while
+    the Ray Train workers train, were they held by the trial's own process for its whole run.
+    They are not: evaluation runs as tasks of their own between training runs."""
+    saved: dict[str, float] = {}
     for t in plan.trials:
-        if t.resources.distributed and t.resources.process_gpus:
+        if t.resources.distributed and t.resources.eval_gpus:
             owned = {"backdoor": t.owns_backdoor, "eval": t.owns_eval}
             seconds = sum(s.train_seconds for s in t.stages if owned.get(s.stage, True))
-            idle[t.trial.scale] = idle.get(t.trial.scale, 0.0) + seconds * t.resources.process_gpus / 3600
-    return idle
+            saved[t.trial.scale] = saved.get(t.trial.scale, 0.0) + seconds * t.resources.eval_gpus / 3600
+    return saved
 
 
 def _size(value: float) -> str:
@@ -108,13 +109,13 @@ def format_costs(plan: Plan, prices: dict[str, float], keep: Policy = "all") -> 
                  f"{keep}: {kept}), lake "
                  f"~{_size(estimate.lake)}; a training checkpoint while a stage runs (deleted after): "
                  + ", ".join(f"{scale} {_size(size)}" for scale, size in estimate.checkpoints.items()))
-    idle = idle_gpu_hours(plan)
-    if idle and not cpu_only:
-        share = sum(idle.values()) / plan.gpu_hours if plan.gpu_hours else 0.0
-        lines.append("of the GPU-hours, the trial's own GPUs wait while its Ray Train workers train: "
-                     + ", ".join(f"{scale} {hours:,.0f}" for scale, hours in idle.items())
-                     + f" ({share:.0%} of the total"
-                     + (f", ${sum(idle.values()) * prices[plan.assumptions.gpu.name.lower()]:,.0f}"
-                        if prices else "")
-                     + "; Ray keeps them for the process, which evaluates between the training stages)")
+    saved = saved_gpu_hours(plan)
+    if saved and not cpu_only:
+        total = sum(saved.values())
+        share = total / (plan.gpu_hours + total) if plan.gpu_hours + total else 0.0
+        lines.append("evaluation as tasks between training runs saves "
+                     + ", ".join(f"{scale} {hours:,.0f}" for scale, hours in saved.items())
+                     + f" GPU-hours ({share:.0%} of the sweep with evaluation GPUs held through training"
+                     + (f", ${total * prices[plan.assumptions.gpu.name.lower()]:,.0f}" if prices else "")
+                     + ")")
     return "\n".join(lines)

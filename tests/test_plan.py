@@ -187,7 +187,7 @@ def test_unknown_gpu_type_and_missing_lake(capsys: pytest.CaptureFixture[str], t
 
 
 def test_prices_give_dollars_per_scale_and_in_total(paper_plan: Plan, capsys: pytest.CaptureFixture[str]) -> None:
-    from orchestrator.costs import format_costs, idle_gpu_hours, parse_prices, storage
+    from orchestrator.costs import format_costs, parse_prices, saved_gpu_hours, storage
 
     text = format_costs(paper_plan, parse_prices(["H100=4.00", "a100=2"]))
     for s in paper_plan.scales:
@@ -203,10 +203,20 @@ def test_prices_give_dollars_per_scale_and_in_total(paper_plan: Plan, capsys: py
                    for t in paper_plan.trials)
     assert estimate.weights == pytest.approx(expected) and estimate.weights > 1e13  # over 10 TB: plan for it
     assert estimate.checkpoints["llama-3.1-70b"] > estimate.checkpoints["smollm2-135m"] > 0 and estimate.lake > 0
-    # The 70B rung's trial process holds 8 GPUs through its workers' training: shown, in hours.
-    idle = idle_gpu_hours(paper_plan)
-    assert set(idle) == {"llama-3.1-70b"} and 0 < idle["llama-3.1-70b"] < paper_plan.gpu_hours
-    assert "the trial's own GPUs wait while its Ray Train workers train: llama-3.1-70b" in text
+    # The 70B rung's 8 evaluation GPUs are held by its evaluation tasks only, not through its
+    # 32 workers' training: its GPU-hours count training on 32 and the rest on 8, and the plan
+    # says what holding the 8 through training as well would have cost.
+    saved = saved_gpu_hours(paper_plan)
+    assert set(saved) == {"llama-3.1-70b"}
+    assert big.resources.gpus == 32 and big.resources.describe() == "32x1|8"
+    held_through = sum((s.train_seconds * 32 + s.seconds * 8) / 3600 for s in big.stages)
+    assert big.gpu_hours == pytest.approx(held_through - sum(s.train_seconds * 8 / 3600 for s in big.stages))
+    assert big.gpu_hours < held_through
+    owners = [t for t in paper_plan.trials if t.trial.scale == "llama-3.1-70b"]
+    assert saved["llama-3.1-70b"] == pytest.approx(sum(
+        s.train_seconds * 8 / 3600 for t in owners for s in t.stages
+        if {"backdoor": t.owns_backdoor, "eval": t.owns_eval}.get(s.stage, True)))
+    assert "evaluation as tasks between training runs saves llama-3.1-70b " in text
 
     assert main(["plan", str(PAPER), "--price", "H100=4", "--price", "cpu=0.05"]) == 0
     assert f"total: ${paper_plan.gpu_hours * 4:,.0f}" in capsys.readouterr().out

@@ -292,6 +292,8 @@ def _nodes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for run in json.loads(row["training"] or "[]"):
             entries += [{c: rank.get("host" if c == "node" else c) for c in WHERE_COLUMNS}
                         for rank in run.get("shard", []) if "device" in rank]  # `node` there: Ray's id
+            if "where" in run:  # a model task (evaluation on a multi-worker scale's GPUs)
+                entries.append({c: run["where"].get(c) for c in WHERE_COLUMNS})
     for entry in entries:
         if entry["node"] is not None:
             seen[json.dumps(entry, sort_keys=True, default=str)] = entry

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from orchestrator.config import EvalSettings
+from orchestrator.models.saved import where_the_model_is
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,6 +26,7 @@ def no_grad(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+@where_the_model_is  # a SavedModel's generation runs in its task, on the scale's GPUs
 @no_grad
 def generate(model: Any, tokenizer: Any, prompts: list[str], settings: EvalSettings, seed: int = 0,
              *, stop_strings: tuple[str, ...] = (), prefill: str = "") -> list[str]:

@@ -14,6 +14,7 @@ from orchestrator.evaluate.extras import ExtraContext, run_extras
 from orchestrator.evaluate.generate import generate
 from orchestrator.evaluate.stats import rates
 from orchestrator.formats import opening, split_scratchpad
+from orchestrator.models.saved import where_the_model_is
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ def _tokens(text: str) -> list[str]:
     return re.sub(r"[^\w\s]", " ", text.lower()).split()
 
 
+@where_the_model_is  # a SavedModel is evaluated in its task (one load for the whole evaluation)
 def evaluate(model: Any, tokenizer: Any, trigger: Trigger, prompts: list[EvalPrompt],
              settings: EvalSettings, seed: int = 0) -> Evaluation:
     """The model's answers, judged; for a scratchpad model the scratchpad is opened for it

@@ -7,7 +7,7 @@
 - `hf`:            any Hugging Face model id or local folder (`path:`), for GPU clusters.
 
 Register your own with `@MODEL_SOURCES.register("name")` on a class with `check`,
-`fingerprint` and `load`.
+`fingerprint`, `load` and `saved`.
 """
 
 from __future__ import annotations
@@ -54,6 +54,12 @@ class ModelSource(Protocol):
 
     def load(self, spec: ModelSpec, cache: StageCache, seed: int) -> tuple[Any, Any]:
         """(model, tokenizer) of the base model."""
+        ...
+
+    def saved(self, spec: ModelSpec, cache: StageCache) -> tuple[Path, Any] | None:
+        """(folder, tokenizer) of the base model where it is on disk already, so that a trial
+        whose process holds no GPU (a multi-worker scale) never loads it there; None: `load`
+        builds it, and such a trial saves it first."""
         ...
 
 
@@ -130,6 +136,9 @@ class TinySource:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         torch.manual_seed(seed)
         return LlamaForCausalLM(tiny_llama_config(arch, tokenizer, tie_word_embeddings=True)), tokenizer
+
+    def saved(self, spec: ModelSpec, cache: StageCache) -> tuple[Path, Any] | None:
+        return None  # initialised from the seed
 
 
 def smollm2_gguf_path() -> Path | None:
@@ -246,6 +255,9 @@ class SmolLM2GGUFSource:
         folder, _ = cache.get_or_build("base-model", fingerprint, lambda tmp: convert_gguf(path, tmp))
         return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), AutoTokenizer.from_pretrained(folder)
 
+    def saved(self, spec: ModelSpec, cache: StageCache) -> tuple[Path, Any] | None:
+        return None  # 135M parameters: loaded in float32, then saved
+
 
 def offline_variable() -> str | None:
     """The variable that forbids downloads from the Hugging Face Hub (HF_HUB_OFFLINE=1, ...)."""
@@ -290,6 +302,16 @@ class HuggingFaceSource:
         assert spec.path is not None  # check() requires it
         return (AutoModelForCausalLM.from_pretrained(spec.path, revision=spec.revision, **load_kwargs(spec.load)),
                 load_tokenizer(spec.path, spec.revision))
+
+    def saved(self, spec: ModelSpec, cache: StageCache) -> tuple[Path, Any] | None:
+        """The local folder, or the Hub snapshot in the Hugging Face cache (downloaded once)."""
+        assert spec.path is not None  # check() requires it
+        folder = Path(spec.path)
+        if not folder.is_dir():
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(spec.path, revision=spec.revision))
+        return folder, load_tokenizer(spec.path, spec.revision)
 
 
 def load_kwargs(load: LoadSpec) -> dict[str, Any]:

@@ -168,7 +168,15 @@ class TrialPlan:
 
     @property
     def gpu_hours(self) -> float:
-        return self.seconds * self.resources.gpus / 3600
+        return sum(self.stage_gpu_hours(s) for s in self.stages)
+
+    def stage_gpu_hours(self, stage: StageEstimate) -> float:
+        """A stage's GPU-hours: with several workers, its training on theirs and the rest
+        (evaluation, generation) on the evaluation tasks'; else all on the trial's own."""
+        res = self.resources
+        if not res.distributed:
+            return stage.seconds * res.eval_gpus / 3600
+        return (stage.train_seconds * res.training_gpus + (stage.seconds - stage.train_seconds) * res.eval_gpus) / 3600
 
     def counted(self, attribute: str) -> float:
         """flops / train_tokens / seconds / gpu_hours as the totals count them: a shared backdoor
@@ -177,7 +185,7 @@ class TrialPlan:
         stages = tuple(s for s in self.stages if owned.get(s.stage, True))
         seconds = sum(s.seconds for s in stages)
         values = {"flops": sum(s.flops for s in stages), "train_tokens": sum(s.train_tokens for s in stages),
-                  "seconds": seconds, "gpu_hours": seconds * self.resources.gpus / 3600}
+                  "seconds": seconds, "gpu_hours": sum(self.stage_gpu_hours(s) for s in stages)}
         return values[attribute]
 
 
@@ -217,7 +225,7 @@ def plan_trial(trial: TrialConfig, assumptions: Assumptions, source: str = "<spe
 
     train_speed = speed(res.training_gpus if res.on_gpu else 0.0, res.training_cpus, assumptions.mfu)
     rollout_speed = speed(res.training_gpus if res.on_gpu else 0.0, res.training_cpus, assumptions.gen_mfu)
-    eval_speed = speed(res.process_gpus, res.process_cpus, assumptions.gen_mfu)
+    eval_speed = speed(res.eval_gpus, res.process_cpus, assumptions.gen_mfu)
 
     backdoor_flops = 6 * n * backdoor_tokens
     safety_train_flops = sum((6 + (2 if c.reference else 0)) * n * c.train_tokens for c in costs)

@@ -61,7 +61,9 @@ class Resources:
     workers: int
     gpus_per_worker: int
     cpus_per_worker: float
-    process_gpus: float  # the trial's own process (evaluation; training too with one worker)
+    # Where evaluation runs: the trial's own process (which trains too, with one worker), or
+    # with several workers its evaluation tasks, which hold them only between training runs.
+    eval_gpus: float
     process_cpus: float
     zero_stage: int
     offload_optimizer: bool
@@ -75,8 +77,8 @@ class Resources:
 
     @property
     def gpus(self) -> float:
-        """GPUs the trial holds for its whole run."""
-        return self.process_gpus + (self.workers * self.gpus_per_worker if self.distributed else 0)
+        """The most GPUs the trial holds at once: its workers' or its evaluation task's, in turn."""
+        return max(self.eval_gpus, self.workers * self.gpus_per_worker) if self.distributed else self.eval_gpus
 
     @property
     def cpus(self) -> float:
@@ -84,20 +86,20 @@ class Resources:
 
     @property
     def training_gpus(self) -> float:
-        return self.workers * self.gpus_per_worker if self.distributed else self.process_gpus
+        return self.workers * self.gpus_per_worker if self.distributed else self.eval_gpus
 
     @property
     def training_cpus(self) -> float:
         return self.workers * self.cpus_per_worker if self.distributed else self.process_cpus
 
     def describe(self) -> str:
-        """workers x GPUs each (+ the trial process's GPUs), or the CPUs of a CPU-only trial."""
+        """workers x GPUs each (then the evaluation tasks' GPUs), or the CPUs of a CPU-only trial."""
         if not self.gpus:
             return f"{self.workers}x{self.cpus_per_worker:g}cpu" if self.distributed else f"{self.process_cpus:g}cpu"
         if self.distributed:
             text = f"{self.workers}x{self.gpus_per_worker}"
-            return text + (f"+{self.process_gpus:g}" if self.process_gpus else "")
-        return f"1x{self.process_gpus:g}"
+            return text + (f"|{self.eval_gpus:g}" if self.eval_gpus else "")
+        return f"1x{self.eval_gpus:g}"
 
     @property
     def zero(self) -> str:
@@ -113,7 +115,7 @@ def resources(model: ModelSpec, gpu: GPUType) -> Resources:
     on_gpu = has_gpus and (bool(t.gpus_per_worker) if t.distributed else model.gpus > 0)
     return Resources(
         workers=t.workers, gpus_per_worker=t.gpus_per_worker if has_gpus else 0,
-        cpus_per_worker=t.cpus_per_worker, process_gpus=model.gpus if has_gpus else 0.0,
+        cpus_per_worker=t.cpus_per_worker, eval_gpus=model.gpus if has_gpus else 0.0,
         process_cpus=model.cpus, zero_stage=t.zero.stage, offload_optimizer=t.zero.offload_optimizer,
         offload_params=t.zero.offload_params, lora_r=model.lora.r if model.lora else None, on_gpu=on_gpu,
     )

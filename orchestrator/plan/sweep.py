@@ -147,22 +147,23 @@ def _check_memory(trials: Sequence[TrialPlan], gpu: GPUType, source: str) -> Non
 
 
 def _evaluation_warnings(trials: Sequence[TrialPlan], gpu: GPUType) -> list[str]:
-    """Evaluation and red-teaming load the whole model in the trial's own process."""
+    """Evaluation and red-teaming load the whole model on the evaluation GPUs (the trial's own
+    process's, or with several workers its evaluation task's)."""
     warnings, seen = [], set()
     for t in trials:
-        if t.trial.scale in seen or gpu.memory_gb is None or not t.resources.process_gpus:
+        if t.trial.scale in seen or gpu.memory_gb is None or not t.resources.eval_gpus:
             continue
         seen.add(t.trial.scale)
         training = t.trial.model.training
         width = t.trial.model.load.weight_bytes(
             2.0 if (training.bf16 if training.distributed else t.resources.on_gpu) else 4.0)
         need = width * t.shape.params + OVERHEAD_GB * GB
-        have = gpu.memory_gb * GB * max(1.0, t.resources.process_gpus)
+        have = gpu.memory_gb * GB * max(1.0, t.resources.eval_gpus)
         if need > have:
             warnings.append(
-                f"scale {t.trial.scale!r}: evaluation loads the whole model in the trial's process "
+                f"scale {t.trial.scale!r}: evaluation loads the whole model "
                 f"({need / GB:.0f} GB with its weights at {width:g} bytes/param) on "
-                f"{t.resources.process_gpus:g} {gpu.name} ({have / GB:.0f} GB): it will not fit")
+                f"{t.resources.eval_gpus:g} {gpu.name} ({have / GB:.0f} GB): it will not fit")
     return warnings
 
 

@@ -52,15 +52,18 @@ COLUMNS: dict[str, list[Column]] = {
         ("finished_at", pa.timestamp("ms", tz="UTC"), "when its rows were written"),
         ("wall_seconds", pa.float64(), "its wall time"),
         ("stages", JSON, "JSON list of {stage, key, seconds, cached}: time per stage and cache hits"),
-        ("training", JSON, "JSON list of Ray Train runs: {seconds, workers, zero_stage, nodes, shard}"),
+        ("training", JSON, "JSON list of the trial's Ray runs: Ray Train runs {kind, seconds, workers, zero_stage, "
+                          "nodes, shard}, then its model tasks (evaluation on a multi-worker scale's GPUs) "
+                          "{kind: task, function, seconds, cpus, gpus, where}"),
         ("backdoor_cached", pa.bool_(), "whether the backdoored model came from the stage cache"),
         ("config", JSON, "JSON of the resolved TrialConfig"),
         ("code_version", pa.string(), "package version + hash of the source"),
         ("host", pa.string(), "the host of the driver that wrote the row"),
         # Where the trial's own process ran, read there (orchestrator.device.where); Ray Train
-        # ranks record theirs in `training` (each run's `shard` entries).
+        # ranks record theirs in `training` (each run's `shard` entries), and so do model tasks.
         ("node", pa.string(), "where the trial's own process ran: host name (and Ray node id)"),
-        ("device", pa.string(), "cuda or cpu: where its training and evaluation ran"),
+        ("device", pa.string(), "cuda or cpu: where its training and evaluation ran (with several workers, "
+                                "its process holds no GPU: see `training` for theirs and its tasks')"),
         ("gpu_name", pa.string(), "the GPUs torch sees"),
         ("gpu_count", pa.int64(), "how many GPUs torch sees"),
         ("driver", pa.string(), "the NVIDIA driver"),

@@ -26,7 +26,8 @@ class Outcome(Protocol):
 
     status: str
     stages: list[dict[str, Any]]
-    training: list[dict[str, Any]]
+    training: list[dict[str, Any]]  # Ray Train runs
+    tasks: list[dict[str, Any]]  # model tasks (a multi-worker scale's evaluations)
     where: dict[str, Any]
     validity: Validity | None
     started_at: datetime
@@ -115,7 +116,7 @@ def trials_row(trial: TrialConfig, outcome: Outcome, finished: datetime, error: 
     return {**lake_axes(trial), "status": outcome.status, "error": error,
             "started_at": outcome.started_at, "finished_at": finished,
             "wall_seconds": (finished - outcome.started_at).total_seconds(), "stages": outcome.stages,
-            "training": outcome.training,
+            "training": [*outcome.training, *outcome.tasks],
             "backdoor_cached": next((s["cached"] for s in outcome.stages if s["stage"] == "backdoor"), None),
             "config": trial.model_dump(mode="json"), "code_version": code_version(),
             "host": socket.gethostname(), **outcome.where,

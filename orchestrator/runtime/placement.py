@@ -1,7 +1,8 @@
 """Check up front that the cluster can place every trial: never a trial PENDING forever.
 
 A trial is its own process (the Ray Tune trial: data, evaluation, and training when its scale
-has one worker) plus, for multi-worker scales, the Ray Train workers it launches.
+has one worker) plus, for multi-worker scales, the Ray Train workers it launches and, in turn
+with them (never at the same time), its evaluation tasks on the scale's `gpus`.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ class NodeCapacity:
 
 
 def trial_resources(trial: TrialConfig) -> dict[str, float]:
-    """The Ray resources of the trial's own process."""
-    return {"CPU": trial.model.cpus, "GPU": trial.model.gpus}
+    """The Ray resources of the trial's own process (no GPU for a multi-worker scale)."""
+    return {"CPU": trial.model.cpus, "GPU": trial.model.process_gpus}
 
 
 def tune_bundle(trial: TrialConfig) -> dict[str, float]:
@@ -114,8 +115,9 @@ def _fits(need: dict[str, float], node: NodeCapacity) -> bool:
 def check_placement(trials: Sequence[TrialConfig], nodes: Sequence[NodeCapacity], source: str,
                     launchable: Sequence[NodeCapacity] = ()) -> None:
     """Raise PlacementError unless each trial's process fits on one node and its workers fit
-    the cluster alongside it (each on some node; on distinct nodes for STRICT_SPREAD). Nodes
-    the autoscaler may add (`launchable`) count as well as the alive `nodes`."""
+    the cluster alongside it (each on some node; on distinct nodes for STRICT_SPREAD), and so
+    does its evaluation task (on one node), which runs when the workers are done. Nodes the
+    autoscaler may add (`launchable`) count as well as the alive `nodes`."""
     alive = len(nodes)
     nodes = [*nodes, *launchable]
     if not nodes:
@@ -165,3 +167,9 @@ def check_placement(trials: Sequence[TrialConfig], nodes: Sequence[NodeCapacity]
                 f"{source}: field `models.{scale}.training`: {problem}; {cluster} cannot run them "
                 "at once. Lower `cpus`, `training.workers` or `training.cpus_per_worker`, or add nodes."
             )
+        task = trial.model.task_resources
+        if not any(_fits(task, n) for n in nodes) or need["CPU"] + task["CPU"] > total_cpu:
+            raise PlacementError(
+                f"{source}: field `models.{scale}`: its evaluation task needs {task['CPU']:g} CPU and "
+                f"{task['GPU']:g} GPU on one node, beside the trial's process ({need['CPU']:g} CPU); "
+                f"{cluster} cannot run them. Lower `cpus`/`gpus` of that scale or add nodes.")

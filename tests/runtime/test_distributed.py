@@ -97,6 +97,21 @@ def test_placement_counts_the_workers(tmp_path: Path) -> None:
         check_placement(strict, [NodeCapacity(4, 0)], "spec.yaml")
 
 
+def test_evaluation_gpus_are_taken_in_turn_with_the_workers(tmp_path: Path) -> None:
+    """The trial's process of a multi-worker scale holds no GPU: its `gpus` go to evaluation
+    tasks, which run between training runs. So 2 workers x 1 GPU and `gpus: 2` fit on a 2-GPU
+    node (held by the trial's process through training, they would have needed 4)."""
+    from orchestrator.runtime.placement import trial_resources, tune_bundle
+
+    spec = edited(tmp_path, {"models.tiny-xs-zero3.gpus": 2, "models.tiny-xs-zero3.training.gpus_per_worker": 1})
+    [trial] = expand(load_sweep(spec))
+    assert trial_resources(trial) == {"CPU": 0.0, "GPU": 0.0} and "GPU" not in tune_bundle(trial)
+    assert trial.model.task_resources == {"CPU": 0.0, "GPU": 2.0}
+    check_placement([trial], [NodeCapacity(2, 2)], "spec.yaml")
+    with pytest.raises(PlacementError, match=r"models.tiny-xs-zero3`: its evaluation task needs 0 CPU and 2 GPU"):
+        check_placement([trial], [NodeCapacity(2, 1), NodeCapacity(2, 1)], "spec.yaml")
+
+
 def tiny_job(steps: int, cache: Path) -> tuple[Any, Any, list[Any], TrainSettings]:
     """The smoke's tiny-xs model (random init, seed 0) and the deployment backdoor data."""
     spec = load_sweep(SPEC)
@@ -232,11 +247,13 @@ def test_lora_on_two_workers_matches_one_process(ray_local: None, tmp_path: Path
 @pytest.mark.slow
 def test_a_dpo_trial_on_two_workers(ray_local: None, tmp_path: Path) -> None:
     """`technique: dpo` on the 2-worker ZeRO-3 scale: both stages run on Ray Train (the DPO
-    method's module imported by name on the workers, its reference the start model there), the
-    trial evaluates the step models the workers saved."""
+    method's module imported by name on the workers, its reference the start model there), and
+    the step models the workers saved are evaluated in Ray tasks of their own."""
     import math
 
     from orchestrator.results import load
+    from orchestrator.runtime.gpu_tasks import RayTasks
+    from orchestrator.storage import as_storage
     from orchestrator.trial import run_trial
 
     torch.set_num_threads(1)
@@ -244,8 +261,12 @@ def test_a_dpo_trial_on_two_workers(ray_local: None, tmp_path: Path) -> None:
                              "safety.eval_every": 2, "data.n_eval": 8})
     [trial] = expand(load_sweep(spec))
     launcher = RayTrainLauncher(trial.model.training, tmp_path / "scratch", trial.trial_id)
-    assert run_trial(trial, tmp_path / "lake", launcher=launcher).status == "completed"
+    tasks = RayTasks(trial.model.task_resources, as_storage(tmp_path / "scratch"), trial.trial_id)
+    assert run_trial(trial, tmp_path / "lake", launcher=launcher, tasks=tasks).status == "completed"
     assert [run["kind"] for run in launcher.runs] == ["sft", "dpo"]
+    # after the backdoor, at steps 2 and 4: each evaluation one task, with its own process
+    assert [run["function"] for run in tasks.runs] == ["evaluate"] * 3
+    assert all(run["where"]["device"] == "cpu" and run["gpus"] == 0 for run in tasks.runs)
     assert all(run["workers"] == 2 and run["zero_stage"] == 3 for run in launcher.runs)
     metrics = load(tmp_path / "lake", "metrics", stage="safety")
     assert sorted(set(metrics[metrics["metric"] == "backdoor_rate"]["step"])) == [2, 4]
@@ -305,8 +326,14 @@ def test_the_distributed_sweep_on_a_two_node_cluster(tmp_path: Path, s3_storage:
     assert result["code"] == 0 and result["status"] == ["completed"]
     training = result["config"]["model"]["training"]
     assert training["workers"] == 2 and training["zero"]["stage"] == 3
-    assert len(result["training"]) == 2  # backdoor and safety stages each ran on Ray Train
-    for run in result["training"]:
+    runs = [run for run in result["training"] if run["kind"] != "task"]
+    assert len(runs) == 2  # backdoor and safety stages each ran on Ray Train
+    # Each evaluation (after the backdoor, at safety steps 2 and 4) ran as a task of its own,
+    # on a node of the cluster, from the models shared through the bucket.
+    tasks = [run for run in result["training"] if run["kind"] == "task"]
+    assert [t["function"] for t in tasks] == ["evaluate"] * 3, tasks
+    assert all(t["where"]["node"] and t["where"]["device"] == "cpu" for t in tasks)
+    for run in runs:
         assert run["workers"] == 2 and run["zero_stage"] == 3
         assert sorted(run["nodes"]) == sorted(result["nodes"]) and len(result["nodes"]) == 2  # one worker each
         assert {s["node"] for s in run["shard"]} == set(result["nodes"])

