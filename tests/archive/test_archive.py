@@ -287,3 +287,20 @@ def test_bad_input_is_one_message_and_exit_2(argv: list[str], message: str, pack
     assert main([swap.get(a, a) for a in argv]) == 2
     err = capsys.readouterr().err
     assert re.search(message, err) and err.count("\n") == 1, err
+
+
+def test_the_nodes_include_ranks_and_model_tasks() -> None:
+    """A multi-worker trial's process holds no GPU: the GPU nodes an archive lists come from its
+    Ray Train ranks (`shard`) and its evaluation tasks (`where`) in the row's `training`."""
+    from orchestrator.archive.pack import _nodes
+    from orchestrator.device import WHERE_COLUMNS
+
+    def place(node: str, device: str) -> dict[str, object]:
+        return {c: None for c in WHERE_COLUMNS} | {"node": node, "device": device}
+
+    rank = {("host" if k == "node" else k): v for k, v in place("gpu-a", "cuda").items()} | {"rank": 0, "node": "id"}
+    task = {"kind": "task", "function": "evaluate", "seconds": 1.0, "cpus": 8, "gpus": 8,
+            "where": place("gpu-b", "cuda")}
+    row = place("cpu-head", "cpu") | {"training": json.dumps([{"kind": "sft", "shard": [rank]}, task])}
+    assert [(n["node"], n["device"]) for n in _nodes([row])] == [
+        ("cpu-head", "cpu"), ("gpu-a", "cuda"), ("gpu-b", "cuda")]
