@@ -9,6 +9,7 @@ where CUDA is not usable (orchestrator.device), and records where it ran.
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -20,22 +21,26 @@ from orchestrator.storage import Storage
 
 
 class RayTasks:
-    """Runs `fn(*args)` as Ray tasks with `resources` ({"CPU": n, "GPU": m}); `scratch` is where
-    folders are shared with tasks on other nodes when it is an object store."""
+    """Runs `fn(*args)` as Ray tasks with `resources` ({"CPU": n, "GPU": m}). Folders reach
+    tasks on other nodes through `scratch`: uploaded to it when it is an object store; when it
+    is a local folder (one machine, or a filesystem every node mounts), read in place if they
+    are under `shared` (the storage's folder, e.g. the stage cache), else copied into it."""
 
-    def __init__(self, resources: dict[str, float], scratch: Storage, name: str) -> None:
-        self.resources, self.scratch, self.name = resources, scratch, name
+    def __init__(self, resources: dict[str, float], scratch: Storage, name: str, shared: Path | None = None) -> None:
+        self.resources, self.scratch, self.name, self.shared = resources, scratch, name, shared
         self.runs: list[dict[str, Any]] = []  # {kind: task, function, seconds, cpus, gpus, where}: per task
         self._shared: dict[Path, str] = {}
 
     def share(self, folder: Path) -> str:
-        """`folder` itself where the scratch is local (one machine, or a shared filesystem), else
-        its upload to the scratch (once per folder)."""
-        if self.scratch.is_local:
+        """Where a task on any node reads `folder` (copied or uploaded once per folder)."""
+        if self.scratch.is_local and self.shared is not None and folder.resolve().is_relative_to(self.shared.resolve()):
             return str(folder)
         if folder not in self._shared:
             key = f"{self.name}-models/{uuid.uuid4().hex[:12]}"
-            self.scratch.upload(folder, key)
+            if self.scratch.is_local:  # node-local (a temporary folder, the Hugging Face cache)
+                shutil.copytree(folder, self.scratch.local_root / key)
+            else:
+                self.scratch.upload(folder, key)
             self._shared[folder] = self.scratch.child(key)
         return self._shared[folder]
 

