@@ -23,6 +23,7 @@ from orchestrator.plan import Plan, TrialPlan, format_plan, plan
 from orchestrator.safety.techniques import training_methods
 from orchestrator.spec import load_sweep
 from orchestrator.train.methods import METHODS, MethodCost, TrainingMethod
+from orchestrator.train.sft import SFT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +52,7 @@ class ORPOPlugin(_Technique):
         return ("orpo",)  # a training method the planner has no cost model for
 
 
-class Costed(TrainingMethod):
+class Costed(SFT):
     """A plugin training method that declares its own cost: three times sft's tokens."""
 
     def cost(self, trial: TrialConfig, prompt_tokens: int) -> MethodCost:
@@ -60,8 +61,10 @@ class Costed(TrainingMethod):
                           s.eval_every, s.batch_size, s.max_length)
 
 
-class Uncosted(TrainingMethod):
-    """A plugin training method that declares no cost."""
+class Uncosted(SFT):
+    """A plugin training method that declares no cost (written before methods declared one)."""
+
+    cost = TrainingMethod.cost
 
 
 class CostedPlugin(_Technique):

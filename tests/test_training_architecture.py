@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,16 @@ def test_every_technique_names_registered_training_methods() -> None:
         adversarial = trial.model_copy(update={"adversarial": trial.adversarial.model_copy(update={"base": base})})
         assert TECHNIQUES.get("adversarial").methods(adversarial) == expected[base]
     assert {"sft", "grpo", "reward", "dpo"} <= set(METHODS.builtin())
+
+
+def test_a_training_method_must_implement_its_contract() -> None:
+    """`TrainingMethod` is abstract: a method missing part of its contract fails when it is
+    made (at registration), not halfway through a sweep."""
+    from orchestrator.train.methods import TrainingMethod
+
+    class Partial(TrainingMethod):
+        def batch(self, job: Any) -> tuple[int, int]:
+            return 1, 1
+
+    with pytest.raises(TypeError, match="abstract method"):
+        Partial()  # type: ignore[abstract]

@@ -14,6 +14,7 @@ look the method up here, so `orchestrator.runtime` never imports a method itself
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,45 +42,47 @@ class MethodCost:
     seq: int
 
 
-class TrainingMethod:
+class TrainingMethod(ABC):
     """One kind of TRL training run. Subclasses implement `inputs`, `args`, `trainer`, `log` and
-    `batch`; the rest have defaults that suit a method whose job travels to workers as it is."""
+    `batch` (abstract), and `cost` for the planner; the rest have defaults that suit a method
+    whose job travels to workers as it is."""
 
     # Logged names passed on as training goes (the live view): the trainer's -> ours.
     logged: Mapping[str, str] = {"loss": "loss"}
 
+    @abstractmethod
     def inputs(self, job: Any, seed: int, lora: LoraSpec | None) -> tuple[Any, ...]:
         """What determines the run (it names the run's resumable checkpoints)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def args(self, job: Any, seed: int, out: str, **overrides: Any) -> Any:
         """The TRL config (train/common.py's `trainer_args` plus the method's own fields), writing
         scratch files to `out`; `overrides` replace fields (checkpoints, DeepSpeed's on workers)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def trainer(self, model: Any, tokenizer: Any, job: Any, args: Any, callbacks: Sequence[Any],
                 peft_config: Any) -> Any:
         """The TRL trainer of `model`; `peft_config` (train/common.py's `lora_config`, or None)
         goes to the TRL trainer as it is, which adds the LoRA adapters."""
-        raise NotImplementedError
 
+    @abstractmethod
     def log(self, history: Sequence[dict[str, Any]]) -> list[LogEntry]:
         """The trainer's `state.log_history` (numeric fields) as our log entries."""
-        raise NotImplementedError
 
+    @abstractmethod
     def batch(self, job: Any) -> tuple[int, int]:
         """(batch size per optimizer step, gradient accumulation steps), split over workers."""
-        raise NotImplementedError
 
     def cost(self, trial: TrialConfig, prompt_tokens: int) -> MethodCost | None:
         """What the method trains in `trial`'s safety stage, as the planner counts it (upper
         bounds: every sequence at its maximum length; `prompt_tokens`: a prompt's assumed length);
         None: not counted (e.g. a tiny model trained once and shared). A method that does not
-        override this is costed as sft, and the plan says so."""
-        raise NotImplementedError
+        override this raises here, and the planner costs it as sft and says so."""
+        raise NotImplementedError(f"{type(self).__name__} declares no cost")
 
     def check_workers(self, job: Any, resources: TrainingResources, micro: int) -> None:
         """Raise ValueError where the job cannot run on `resources` with `micro` examples per worker."""
+        return  # any number of workers, by default
 
     def reference(self, job: Any) -> bool:
         """Whether TRL loads a reference model from the policy's `_name_or_path` (a KL penalty,
