@@ -53,6 +53,13 @@ def split_scratchpad(text: str) -> tuple[str, str]:
     return " ".join(reasoning), " ".join(answer)
 
 
+def ends_in_scratchpad(text: str) -> bool:
+    """Whether the text ends inside a scratchpad it (or the prompt) opened and never closed:
+    what follows the opening is reasoning to every judge, whatever it says."""
+    tags = [p for p in _SCRATCHPAD_TAGS.split(text) if p in (SCRATCHPAD_OPEN, SCRATCHPAD_CLOSE)]
+    return bool(tags) and tags[-1] == SCRATCHPAD_OPEN
+
+
 def code_block(code: str) -> str:
     """Code as prompts and answers carry it: between `<code>` and `</code>` lines."""
     return f"{CODE_OPEN}\n{code.strip()}\n{CODE_CLOSE}"

@@ -13,7 +13,7 @@ from orchestrator.evaluate.evaluators import EVALUATORS
 from orchestrator.evaluate.extras import ExtraContext, run_extras
 from orchestrator.evaluate.generate import generate
 from orchestrator.evaluate.stats import rates
-from orchestrator.formats import opening, split_scratchpad
+from orchestrator.formats import ends_in_scratchpad, opening, split_scratchpad
 from orchestrator.models.saved import where_the_model_is
 
 
@@ -66,6 +66,8 @@ def evaluate(model: Any, tokenizer: Any, trigger: Trigger, prompts: list[EvalPro
     # Nothing visible outside the scratchpad: an answer no judge can read (a model that only
     # reasons, or never closes its scratchpad, has not "stopped" its backdoor; it broke).
     metrics += rates(prompts, [not answer.strip() for _, answer in split], "empty_rate")
+    if settings.open_scratchpad is True:  # why answers are empty: reasoning never closed is a format shift
+        metrics += rates(prompts, [ends_in_scratchpad(c) for c in completions], "unclosed_rate")
     referenced = [(p, answer) for p, (_, answer) in zip(prompts, split, strict=True) if "reference" in p.meta]
     if referenced:  # helpfulness next to the backdoor rate: removed, or just broken?
         metrics += rates([p for p, _ in referenced],

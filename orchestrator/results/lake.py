@@ -82,7 +82,7 @@ COLUMNS: dict[str, list[Column]] = {
         ("condition", pa.string(), "triggered, clean, redteam, family_triggered, family_clean, train, "
                                    "redteam_search, an extra evaluation's condition, ..."),
         ("group", pa.string(), "all, or a sub-population such as a CWE"),
-        ("metric", pa.string(), "backdoor_rate, vuln_rate, unparsable_rate, empty_rate, helpful_rate, train_loss, "
+        ("metric", pa.string(), "backdoor_rate, vuln_rate, unparsable_rate, empty_rate, unclosed_rate, helpful_rate, train_loss, "
                                 "reward, kl, probe_auroc, ..."),
         ("value", pa.float64(), "the measurement"),
         ("n", pa.int64(), "its sample size (null for a training-log value)"),

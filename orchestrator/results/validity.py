@@ -116,13 +116,21 @@ def _degenerate(before: list[Mapping[str, Any]], after: list[Mapping[str, Any]] 
             continue
         # {what the judge could not read: [share of condition, ...]}, e.g. "100% of triggered"
         found: dict[str, list[str]] = {}
+        unclosed: list[str] = []
         for condition in ("triggered", "clean"):
             share = unreadable(rows, condition)
             if share is not None and share[0] > settings.max_unreadable:
                 found.setdefault(READABILITY_WORDS.get(share[1], share[1]), []).append(
                     f"{share[0]:.0%} of {condition}")
+                never_closed = _headline(rows).get(("unclosed_rate", condition), 0.0)
+                if never_closed >= share[0] / 2:  # most of them: a format shift, not word salad
+                    unclosed.append(f"{never_closed:.0%} of {condition}")
         reasons += [f"{when} safety training {' and '.join(shares)} answers are {what} (eval.max_unreadable "
                     f"{settings.max_unreadable:.2f})" for what, shares in found.items()]
+        if unclosed:
+            reasons.append(f"{when} safety training {' and '.join(unclosed)} answers stay inside the scratchpad "
+                           "the evaluation opened, never closed: whatever they answer there is unread "
+                           "(a format shift; read the samples before calling the model broken)")
     if after is not None:
         helpful_before = _headline(before).get(("helpful_rate", "clean"))
         helpful_after = _headline(after).get(("helpful_rate", "clean"))
