@@ -129,8 +129,8 @@ def _degenerate(before: list[Mapping[str, Any]], after: list[Mapping[str, Any]] 
                     f"{settings.max_unreadable:.2f})" for what, shares in found.items()]
         if unclosed:
             reasons.append(f"{when} safety training {' and '.join(unclosed)} answers stay inside the scratchpad "
-                           "the evaluation opened, never closed: whatever they answer there is unread "
-                           "(a format shift; read the samples before calling the model broken)")
+                           "the evaluation opened, never closed, so no judge reads them: the samples tell "
+                           "an answer given in there (a format shift) from a broken model")
     if after is not None:
         helpful_before = _headline(before).get(("helpful_rate", "clean"))
         helpful_after = _headline(after).get(("helpful_rate", "clean"))

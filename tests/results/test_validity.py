@@ -231,7 +231,7 @@ def test_answers_left_in_an_unclosed_scratchpad_are_named_as_such() -> None:
     validity = classify(before, after, DEFAULTS)
     assert validity.label == "degenerate"
     assert ("after safety training 96% of clean answers stay inside the scratchpad the evaluation opened, "
-            "never closed") in validity.reason
+            "never closed, so no judge reads them") in validity.reason
     # Word salad that happens to be empty is not called a format shift.
     salad = evaluation("backdoor_rate", 1.0, 0.0, empty_rate=(0.0, 0.96), unclosed_rate=(0.0, 0.1))
     assert "never closed" not in classify(before, salad, DEFAULTS).reason
