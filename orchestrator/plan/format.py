@@ -63,7 +63,12 @@ def format_plan(p: Plan) -> str:
                 str(s.trials), str(s.backdoors), f"{s.flops / 1e15:.4g}",
                 _num(s.cpu_hours if cpu_only else s.gpu_hours), f"{gb_text(s.memory.total)} GB"]
                for s in p.scales]
-    out += ["per scale (backdoors counted once each):", _table(summary_header, summary), ""]
+    out += ["per scale (backdoors counted once each):", _table(summary_header, summary)]
+    split = next((s.resources for s in p.scales if s.resources.distributed and s.resources.eval_gpus), None)
+    if split is not None and not cpu_only:
+        out.append(f"({split.describe()}: {split.workers} Ray Train workers of {split.gpus_per_worker} GPU while "
+                   f"training, then evaluation tasks on {split.eval_gpus:g} GPUs, in turn)")
+    out.append("")
     unit = "worker" if cpu_only else "GPU"
     out += [f"memory per {unit}, {s.scale}: {s.memory.describe()}" for s in p.scales]
     out.append("")
