@@ -51,7 +51,8 @@ class RayTasks:
 
         cpus, gpus = self.resources.get("CPU", 0.0), self.resources.get("GPU", 0.0)
         task = ray.remote(_task).options(
-            num_cpus=cpus, num_gpus=gpus, max_retries=0,
+            # A task whose process or node died runs again elsewhere; an error it raises does not.
+            num_cpus=cpus, num_gpus=gpus, max_retries=2, retry_exceptions=False,
             # Not in the calling trial's placement group, which has no GPU bundle to give.
             scheduling_strategy=PlacementGroupSchedulingStrategy(placement_group=None))
         what = f"{self.name}: {label} task"
