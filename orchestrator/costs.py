@@ -76,8 +76,7 @@ def saved_gpu_hours(plan: Plan) -> dict[str, float]:
     saved: dict[str, float] = {}
     for t in plan.trials:
         if t.resources.distributed and t.resources.eval_gpus:
-            owned = {"backdoor": t.owns_backdoor, "eval": t.owns_eval}
-            seconds = sum(s.train_seconds for s in t.stages if owned.get(s.stage, True))
+            seconds = sum(s.train_seconds for s in t.counted_stages)
             saved[t.trial.scale] = saved.get(t.trial.scale, 0.0) + seconds * t.resources.eval_gpus / 3600
     return saved
 
@@ -115,7 +114,7 @@ def format_costs(plan: Plan, prices: dict[str, float], keep: Policy = "all") -> 
         share = total / (plan.gpu_hours + total) if plan.gpu_hours + total else 0.0
         lines.append("evaluation as tasks between training runs saves "
                      + ", ".join(f"{scale} {hours:,.0f}" for scale, hours in saved.items())
-                     + f" GPU-hours ({share:.0%} of the sweep with evaluation GPUs held through training"
+                     + f" GPU-hours\n  ({share:.0%} of the sweep with evaluation GPUs held through training"
                      + (f", ${total * prices[plan.assumptions.gpu.name.lower()]:,.0f}" if prices else "")
                      + ")")
     return "\n".join(lines)

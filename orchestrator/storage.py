@@ -219,6 +219,15 @@ def as_storage(value: str | Path | Storage) -> Storage:
     return Storage.parse(value)
 
 
+def on_this_node(location: str, local: Path) -> Path:
+    """A shared folder on this node's disk: `location` itself when it is a path (one machine, or
+    a shared filesystem), else the object-store folder at that URI downloaded into `local`."""
+    if "://" not in location:
+        return Path(location)
+    as_storage(location).download("", local)
+    return local
+
+
 # --- local disk ----------------------------------------------------------------------------
 
 def _local_create_once(path: Path, data: bytes) -> bool:

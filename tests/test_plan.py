@@ -214,8 +214,7 @@ def test_prices_give_dollars_per_scale_and_in_total(paper_plan: Plan, capsys: py
     assert big.gpu_hours < held_through
     owners = [t for t in paper_plan.trials if t.trial.scale == "llama-3.1-70b"]
     assert saved["llama-3.1-70b"] == pytest.approx(sum(
-        s.train_seconds * 8 / 3600 for t in owners for s in t.stages
-        if {"backdoor": t.owns_backdoor, "eval": t.owns_eval}.get(s.stage, True)))
+        s.train_seconds * 8 / 3600 for t in owners for s in t.counted_stages))
     assert "evaluation as tasks between training runs saves llama-3.1-70b " in text
 
     assert main(["plan", str(PAPER), "--price", "H100=4", "--price", "cpu=0.05"]) == 0

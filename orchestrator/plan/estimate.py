@@ -178,11 +178,16 @@ class TrialPlan:
             return stage.seconds * res.eval_gpus / 3600
         return (stage.train_seconds * res.training_gpus + (stage.seconds - stage.train_seconds) * res.eval_gpus) / 3600
 
-    def counted(self, attribute: str) -> float:
-        """flops / train_tokens / seconds / gpu_hours as the totals count them: a shared backdoor
-        (and the evaluation after it) once, in the trial that owns it."""
+    @property
+    def counted_stages(self) -> tuple[StageEstimate, ...]:
+        """The stages the totals count in this trial: a shared backdoor (and the evaluation after
+        it) only in the trial that owns it."""
         owned = {"backdoor": self.owns_backdoor, "eval": self.owns_eval}
-        stages = tuple(s for s in self.stages if owned.get(s.stage, True))
+        return tuple(s for s in self.stages if owned.get(s.stage, True))
+
+    def counted(self, attribute: str) -> float:
+        """flops / train_tokens / seconds / gpu_hours as the totals count them (`counted_stages`)."""
+        stages = self.counted_stages
         seconds = sum(s.seconds for s in stages)
         values = {"flops": sum(s.flops for s in stages), "train_tokens": sum(s.train_tokens for s in stages),
                   "seconds": seconds, "gpu_hours": sum(self.stage_gpu_hours(s) for s in stages)}

@@ -33,7 +33,7 @@ from typing import Any
 
 from orchestrator.config import TrainingResources
 from orchestrator.device import require_cuda, where
-from orchestrator.storage import Storage, as_storage
+from orchestrator.storage import Storage, as_storage, on_this_node
 from orchestrator.train.common import lora_config
 from orchestrator.train.launch import LaunchJob, LaunchResult
 from orchestrator.train.methods import METHODS, TrainingMethod
@@ -230,10 +230,7 @@ def _on_this_node(config: dict[str, Any]) -> dict[str, Any]:
     resolved = dict(config)
 
     def here(name: str, uri: str) -> str:
-        if "://" not in uri:
-            return uri
-        as_storage(uri).download("", local / name)
-        return str(local / name)
+        return str(on_this_node(uri, local / name))
 
     resolved["start"] = here("start", config["start"])
     resolved["folders"] = {name: here(f"job-{name}", uri) for name, uri in config["folders"].items()}

@@ -29,20 +29,20 @@ class RayTasks:
     def __init__(self, resources: dict[str, float], scratch: Storage, name: str, shared: Path | None = None) -> None:
         self.resources, self.scratch, self.name, self.shared = resources, scratch, name, shared
         self.runs: list[dict[str, Any]] = []  # {kind: task, function, seconds, cpus, gpus, where}: per task
-        self._shared: dict[Path, str] = {}
+        self._copies: dict[Path, str] = {}  # folder -> its copy or upload, made once
 
     def share(self, folder: Path) -> str:
         """Where a task on any node reads `folder` (copied or uploaded once per folder)."""
         if self.scratch.is_local and self.shared is not None and folder.resolve().is_relative_to(self.shared.resolve()):
             return str(folder)
-        if folder not in self._shared:
+        if folder not in self._copies:
             key = f"{self.name}-models/{uuid.uuid4().hex[:12]}"
             if self.scratch.is_local:  # node-local (a temporary folder, the Hugging Face cache)
                 shutil.copytree(folder, self.scratch.local_root / key)
             else:
                 self.scratch.upload(folder, key)
-            self._shared[folder] = self.scratch.child(key)
-        return self._shared[folder]
+            self._copies[folder] = self.scratch.child(key)
+        return self._copies[folder]
 
     def run(self, label: str, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(*args)` in a task; `label` names it in the trials row and in errors."""
@@ -68,9 +68,9 @@ class RayTasks:
 
     def close(self) -> None:
         """Remove the folders shared with tasks."""
-        if self._shared:
+        if self._copies:
             self.scratch.delete_tree(f"{self.name}-models")
-        self._shared.clear()
+        self._copies.clear()
 
 
 def _task(fn: Callable[..., Any], args: tuple[Any, ...], gpus: float, what: str) -> tuple[Any, dict[str, Any], float]:

@@ -93,9 +93,9 @@ def _trial_function(config: dict[str, Any], spec_json: str, grid: Grid, storage:
         from orchestrator.runtime.distributed import RayTrainLauncher
         from orchestrator.runtime.gpu_tasks import RayTasks
 
-        scratch = as_storage(storage).sub("scratch", trial.trial_id)
-        launcher = RayTrainLauncher(trial.model.training, scratch, trial.trial_id)
         store = as_storage(storage)
+        scratch = store.sub("scratch", trial.trial_id)
+        launcher = RayTrainLauncher(trial.model.training, scratch, trial.trial_id)
         tasks = RayTasks(trial.model.task_resources, scratch, trial.trial_id,
                          shared=store.local_root if store.is_local else None)
     try:
