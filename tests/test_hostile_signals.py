@@ -30,10 +30,18 @@ def session(driver: subprocess.Popen[str]) -> list[psutil.Process]:
     return found
 
 
+def command(proc: psutil.Process) -> str:
+    """The process's command line; "" once it has exited (gone, or a zombie not yet reaped)."""
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def started_trial(driver: subprocess.Popen[str], timeout: float = 300) -> None:
     """Wait until a trial process runs (Ray is up, Tune's SIGINT handler in place)."""
     deadline = time.monotonic() + timeout
-    while not any("ImplicitFunc" in " ".join(p.cmdline()) for p in session(driver)):
+    while not any("ImplicitFunc" in command(p) for p in session(driver)):
         assert driver.poll() is None, driver.communicate()[1][-3000:]
         assert time.monotonic() < deadline, "no trial started"
         time.sleep(0.2)
@@ -91,7 +99,7 @@ def test_a_killed_driver_leaves_no_ray_behind(smoke_raw: dict[str, Any], write_s
         driver.wait(timeout=30)
         deadline = time.monotonic() + 30
         while (left := [p for p in ray_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]):
-            assert time.monotonic() < deadline, [" ".join(p.cmdline())[:120] for p in left]
+            assert time.monotonic() < deadline, [command(p)[:120] for p in left]
             time.sleep(0.5)
     finally:
         if driver.poll() is None:

@@ -58,6 +58,14 @@ def session(driver: subprocess.Popen[str]) -> list[psutil.Process]:
     return found
 
 
+def command(proc: psutil.Process) -> str:
+    """The process's command line; "" once it has exited (gone, or a zombie not yet reaped)."""
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def test_a_killed_trial_is_retried_then_ctrl_c_and_resume_finish_the_sweep(
     tiny_raw: dict[str, Any], write_spec: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -76,8 +84,8 @@ def test_a_killed_trial_is_retried_then_ctrl_c_and_resume_finish_the_sweep(
     # Steps 11-19 are fast, the evaluation at 20 is not: this kills the process before step 20.
     wait_for(lambda: any((storage / "progress" / "safety").glob("*/*/checkpoint-10/_COMPLETE")),
              "the safety stage's first training checkpoint")
-    trial_processes = [p for p in session(driver) if "ImplicitFunc" in " ".join(p.cmdline())]
-    assert len(trial_processes) == 1, [p.cmdline() for p in session(driver)]
+    trial_processes = [p for p in session(driver) if "ImplicitFunc" in command(p)]
+    assert len(trial_processes) == 1, [command(p) for p in session(driver)]
     trial_processes[0].send_signal(signal.SIGKILL)
 
     rows = storage / "lake" / "trials"
